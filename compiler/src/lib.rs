@@ -1,0 +1,109 @@
+//! `heliosc`: the Heliosfile compiler as a library.
+//!
+//! A Heliosfile is one small YAML manifest per app. This crate parses it
+//! keeping source spans, checks every rule of the language, and returns a
+//! typed [`ir::App`], or [`Diagnostic`]s with stable codes, exact spans
+//! and help. It does no I/O, keeps no global state and does not panic on any
+//! input, so it can be embedded anywhere (the `helios-reconciler` does).
+//!
+//! Stages, one module each: [`parse`] (YAML to a spanned tree),
+//! [`check`](crate::CheckOptions) (tree to [`ir`]), [`diagnostic`] (codes,
+//! rendering) and [`schema`] (the JSON Schema of the format).
+//!
+//! ```
+//! let text = "name: shop\nversion: 1\nservices:\n  web:\n    image: nginx:1.27\n    http_port: 80\n";
+//! let checked = heliosc::check("shop/Heliosfile.yml", text);
+//! assert!(!checked.has_errors());
+//! let app = checked.app.expect("a valid app");
+//! assert_eq!(app.services["web"].http_port, Some(80));
+//! assert_eq!(app.services["web"].hosts, ["web.shop.localhost"]);
+//! ```
+//!
+//! Errors come back all at once, each with a code and a span:
+//!
+//! ```
+//! let text = "name: Shop\nversion: 2\nservices: {}\n";
+//! let checked = heliosc::check("Heliosfile", text);
+//! let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.as_str()).collect();
+//! assert_eq!(codes, ["H0301", "H0204", "H0207"]);
+//! let rendered = checked.render(text);
+//! assert!(rendered.contains("H0204"));
+//! ```
+
+mod check;
+pub mod diagnostic;
+pub mod ir;
+pub mod parse;
+pub mod schema;
+pub mod span;
+mod suggest;
+
+pub use check::CheckOptions;
+pub use diagnostic::{Code, Diagnostic, Severity};
+
+/// The compiler's version, as recorded in outputs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The result of checking one Heliosfile.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// The file's path, as given (used in rendered diagnostics).
+    pub path: String,
+    /// The checked app, present exactly when there is no error.
+    pub app: Option<ir::App>,
+    /// Every error and warning, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// All diagnostics rendered for people, plain (no colour, 100 columns).
+    /// `text` must be the text that was checked.
+    pub fn render(&self, text: &str) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| diagnostic::render(d, &self.path, text, diagnostic::RenderOptions::default()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Parses and checks one Heliosfile given as `(path, text)`, with default
+/// options. `path` is only used to name the file in diagnostics.
+pub fn check(path: &str, text: &str) -> Checked {
+    check_with(path, text, &CheckOptions::default())
+}
+
+/// Parses and checks one Heliosfile with explicit [`CheckOptions`].
+///
+/// ```
+/// use heliosc::CheckOptions;
+/// let text = "name: api\nversion: 1\nbuild: { dockerfile: ../Dockerfile }\nservices: { api: { http_port: 8080 } }\n";
+/// // At the repository root, `..` leaves the repository...
+/// assert!(heliosc::check("Heliosfile", text).has_errors());
+/// // ...one folder down, it does not.
+/// let options = CheckOptions { folder_depth_in_repo: 1 };
+/// assert!(!heliosc::check_with("apps/api/Heliosfile", text, &options).has_errors());
+/// ```
+pub fn check_with(path: &str, text: &str, options: &CheckOptions) -> Checked {
+    let (root, mut diagnostics) = parse::parse(text);
+    let mut app = None;
+    if let Some(root) = root {
+        let mut checker = check::Checker::new(text, options);
+        app = check::check_document(&mut checker, &root);
+        diagnostics.append(&mut checker.diagnostics);
+    }
+    diagnostic::sort(&mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        app = None;
+    }
+    Checked {
+        path: path.to_string(),
+        app,
+        diagnostics,
+    }
+}
