@@ -292,7 +292,9 @@ pub struct EnvValue {
 impl EnvValue {
     /// Whether any part is a secret, so the value must never be written out.
     pub fn is_secret(&self) -> bool {
-        self.parts.iter().any(|part| matches!(part, EnvPart::Secret(_)))
+        self.parts
+            .iter()
+            .any(|part| matches!(part, EnvPart::Secret(_)))
     }
 
     /// The value when it holds no secret: literals and plain references
@@ -349,7 +351,10 @@ pub enum SecretRef {
     },
 }
 
-fn serialize_duration<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_duration<S: Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&format_duration(*duration))
 }
 

@@ -129,7 +129,10 @@ fn yaml_error(text: &str, error: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or_default();
     let message = plain_message(error);
     let lowered = message.to_ascii_lowercase();
-    if lowered.contains("budget") || lowered.contains("alias") && lowered.contains("limit") || lowered.contains("depth") {
+    if lowered.contains("budget")
+        || lowered.contains("alias") && lowered.contains("limit")
+        || lowered.contains("depth")
+    {
         return diag::yaml_resource_limit(span, &message);
     }
     if lowered.contains("tab") {
@@ -144,7 +147,10 @@ fn location_span(text: &str, location: &serde_saphyr::Location) -> Span {
     let span = location.span();
     if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
         let start = start as usize;
-        return Span::new(start.min(text.len()), (start + len as usize).min(text.len()));
+        return Span::new(
+            start.min(text.len()),
+            (start + len as usize).min(text.len()),
+        );
     }
     // Scanner errors carry character offsets only.
     let start = byte_offset_of_char(text, span.offset() as usize);
@@ -170,10 +176,14 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
 fn tab_near(text: &str, offset: usize) -> Option<Span> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let previous_start = text[..line_start.saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+    let previous_start = text[..line_start.saturating_sub(1)]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     [line_start, previous_start].into_iter().find_map(|start| {
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        text[start..line_end].find('\t').map(|i| Span::new(start + i, start + i + 1))
+        text[start..line_end]
+            .find('\t')
+            .map(|i| Span::new(start + i, start + i + 1))
     })
 }
 
@@ -189,12 +199,20 @@ fn convert(text: &str, raw: Spanned<RawNode>, diagnostics: &mut Vec<Diagnostic>)
         RawNode::Int(i) => Value::Int(i),
         RawNode::Float(f) => Value::Float(f),
         RawNode::Str(s) => Value::Str(s),
-        RawNode::Seq(items) => Value::Seq(items.into_iter().map(|item| convert(text, item, diagnostics)).collect()),
+        RawNode::Seq(items) => Value::Seq(
+            items
+                .into_iter()
+                .map(|item| convert(text, item, diagnostics))
+                .collect(),
+        ),
         RawNode::Map(pairs) => {
             let mut entries: Vec<Entry> = Vec::with_capacity(pairs.len());
             for (raw_key, raw_value) in pairs {
                 let key_node = convert(text, raw_key, diagnostics);
-                let key = key_node.scalar_text(text).unwrap_or_else(|| key_node.span.slice(text)).to_string();
+                let key = key_node
+                    .scalar_text(text)
+                    .unwrap_or_else(|| key_node.span.slice(text))
+                    .to_string();
                 let value = convert(text, raw_value, diagnostics);
                 if let Some(first) = entries.iter().find(|entry| entry.key == key) {
                     diagnostics.push(diag::duplicate_key(&key, key_node.span, first.key_span));
@@ -319,12 +337,20 @@ mod tests {
     fn keys_and_values_keep_exact_spans() {
         let text = "name: shop\nservices:\n  web:\n    ports: [9090, \"80\"]\n";
         let node = root(text);
-        let Value::Map(entries) = &node.value else { panic!("not a map") };
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].key_span.slice(text), "name");
         assert_eq!(entries[0].value.span.slice(text), "shop");
-        let Value::Map(services) = &entries[1].value.value else { panic!() };
-        let Value::Map(web) = &services[0].value.value else { panic!() };
-        let Value::Seq(ports) = &web[0].value.value else { panic!() };
+        let Value::Map(services) = &entries[1].value.value else {
+            panic!()
+        };
+        let Value::Map(web) = &services[0].value.value else {
+            panic!()
+        };
+        let Value::Seq(ports) = &web[0].value.value else {
+            panic!()
+        };
         assert_eq!(ports[0].span.slice(text), "9090");
         assert_eq!(ports[1].span.slice(text), "\"80\"");
         assert_eq!(ports[1].value, Value::Str("80".into()));
@@ -334,7 +360,9 @@ mod tests {
     fn plain_scalars_keep_their_source_text() {
         let text = "a: no\nb: 1.10\nn: x\n";
         let node = root(text);
-        let Value::Map(entries) = &node.value else { panic!() };
+        let Value::Map(entries) = &node.value else {
+            panic!()
+        };
         assert_eq!(entries[0].value.scalar_text(text), Some("no"));
         assert_eq!(entries[1].value.scalar_text(text), Some("1.10"));
         // `n` is a YAML 1.1 boolean, but as a key it is the text `n`.
@@ -365,7 +393,10 @@ mod tests {
         let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let (node, diagnostics) = parse(&text);
         assert!(node.is_none());
-        assert!(matches!(diagnostics[0].code.as_str(), "H0105" | "H0101"), "{diagnostics:?}");
+        assert!(
+            matches!(diagnostics[0].code.as_str(), "H0105" | "H0101"),
+            "{diagnostics:?}"
+        );
     }
 
     #[test]

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 #[schemars(title = "Heliosfile", deny_unknown_fields)]
 pub struct Heliosfile {
     /// The app's name: a DNS-1123 label (lowercase letters, digits and `-`, starting with a letter), at most 40 characters.
-    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 40),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     name: String,
     /// The Heliosfile language version. Only `1` exists.
     #[schemars(range(min = 1, max = 1))]
@@ -149,7 +152,9 @@ enum Size {
 /// A Kubernetes quantity of bytes, e.g. `512Mi`, `10Gi`, `1G`.
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-struct Quantity(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))] String);
+struct Quantity(
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))] String,
+);
 
 /// A rollout strategy.
 #[derive(JsonSchema)]
@@ -189,7 +194,9 @@ struct HealthcheckSection {
 /// A duration: number-unit pairs, largest unit first (`500ms`, `5s`, `1m30s`, `2h`).
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-struct Duration(#[schemars(regex(pattern = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"))] String);
+struct Duration(
+    #[schemars(regex(pattern = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"))] String,
+);
 
 /// One database of the app.
 #[derive(JsonSchema)]
@@ -224,7 +231,10 @@ enum DatabaseType {
 /// exactly the bytes of `schema/heliosfile.schema.json`.
 pub fn json_schema() -> String {
     let mut schema = schemars::schema_for!(Heliosfile);
-    schema.insert("$id".into(), "https://helios.dev/schema/heliosfile.schema.json".into());
+    schema.insert(
+        "$id".into(),
+        "https://helios.dev/schema/heliosfile.schema.json".into(),
+    );
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
@@ -237,7 +247,8 @@ mod tests {
     /// The keys the checker accepts are exactly the schema's properties.
     #[test]
     fn schema_and_checker_know_the_same_keys() {
-        let schema: serde_json::Value = serde_json::from_str(&super::json_schema()).unwrap_or_default();
+        let schema: serde_json::Value =
+            serde_json::from_str(&super::json_schema()).unwrap_or_default();
         let properties = |pointer: &str| -> Vec<String> {
             let mut keys: Vec<String> = schema
                 .pointer(pointer)

@@ -3,7 +3,10 @@
 /// The candidate closest to `input`, if it is close enough to be a likely
 /// typo: within a third of the input's length (at least 1, at most 3 edits),
 /// compared case-insensitively. Ties go to the earlier candidate.
-pub(crate) fn closest<'c>(input: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let input_lower = input.to_ascii_lowercase();
     let limit = (input.chars().count() / 3).clamp(1, 3);
     let mut best: Option<(usize, &str)> = None;
@@ -49,9 +52,15 @@ mod tests {
         assert_eq!(closest("replica", keys), Some("replicas"));
         assert_eq!(closest("memroy", keys), Some("memory"));
         assert_eq!(closest("zzz", keys), None);
-        assert_eq!(closest("postgress", ["postgres", "redis"]), Some("postgres"));
+        assert_eq!(
+            closest("postgress", ["postgres", "redis"]),
+            Some("postgres")
+        );
         assert_eq!(closest("URI", ["HOST", "URL", "USER"]), Some("URL"));
-        assert_eq!(closest("postgres", ["postgresql", "mysql"]), Some("postgresql"));
+        assert_eq!(
+            closest("postgres", ["postgresql", "mysql"]),
+            Some("postgresql")
+        );
     }
 
     #[test]

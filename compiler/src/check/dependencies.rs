@@ -19,14 +19,26 @@ pub(crate) struct Edge {
 }
 
 /// Validates the edges and returns, per service, what it depends on.
-pub(crate) fn check_dependencies(ck: &mut Checker<'_>, names: &Names<'_>, edges: &[Edge]) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn check_dependencies(
+    ck: &mut Checker<'_>,
+    names: &Names<'_>,
+    edges: &[Edge],
+) -> BTreeMap<String, Vec<String>> {
     let mut valid: Vec<&Edge> = Vec::new();
     for edge in edges {
-        let known = names.services.contains_key(edge.to.as_str()) || names.databases.contains_key(edge.to.as_str());
+        let known = names.services.contains_key(edge.to.as_str())
+            || names.databases.contains_key(edge.to.as_str());
         if edge.explicit && (!known || edge.to == edge.from) {
-            let candidates = names.services.keys().chain(names.databases.keys()).copied().filter(|n| *n != edge.from);
+            let candidates = names
+                .services
+                .keys()
+                .chain(names.databases.keys())
+                .copied()
+                .filter(|n| *n != edge.from);
             let suggestion = closest(&edge.to, candidates);
-            ck.report(diag::unknown_dependency(&edge.to, &edge.from, edge.span, suggestion));
+            ck.report(diag::unknown_dependency(
+                &edge.to, &edge.from, edge.span, suggestion,
+            ));
             continue;
         }
         valid.push(edge);
@@ -38,9 +50,16 @@ pub(crate) fn check_dependencies(ck: &mut Checker<'_>, names: &Names<'_>, edges:
     let mut graph: BTreeMap<&str, BTreeMap<&str, &Edge>> = BTreeMap::new();
     let mut depends_on: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for edge in &valid {
-        depends_on.entry(edge.from.clone()).or_default().insert(edge.to.clone());
+        depends_on
+            .entry(edge.from.clone())
+            .or_default()
+            .insert(edge.to.clone());
         if names.services.contains_key(edge.to.as_str()) {
-            graph.entry(edge.from.as_str()).or_default().entry(edge.to.as_str()).or_insert(edge);
+            graph
+                .entry(edge.from.as_str())
+                .or_default()
+                .entry(edge.to.as_str())
+                .or_insert(edge);
         }
     }
     report_cycles(ck, &graph);
@@ -96,20 +115,35 @@ fn report_cycles(ck: &mut Checker<'_>, graph: &BTreeMap<&str, BTreeMap<&str, &Ed
 
 fn neighbours<'g>(graph: &BTreeMap<&'g str, BTreeMap<&'g str, &Edge>>, node: &str) -> Vec<&'g str> {
     // Reversed so that popping visits them in sorted order.
-    graph.get(node).map(|targets| targets.keys().rev().copied().collect()).unwrap_or_default()
+    graph
+        .get(node)
+        .map(|targets| targets.keys().rev().copied().collect())
+        .unwrap_or_default()
 }
 
-fn report_cycle(ck: &mut Checker<'_>, graph: &BTreeMap<&str, BTreeMap<&str, &Edge>>, cycle: &[&str]) {
+fn report_cycle(
+    ck: &mut Checker<'_>,
+    graph: &BTreeMap<&str, BTreeMap<&str, &Edge>>,
+    cycle: &[&str],
+) {
     let edge = |from: &str, to: &str| graph.get(from).and_then(|targets| targets.get(to)).copied();
     let mut names: Vec<String> = cycle.iter().map(|n| n.to_string()).collect();
     names.push(cycle[0].to_string());
-    let (Some(last), Some(first)) = (cycle.last(), cycle.first()) else { return };
-    let Some(closing) = edge(last, first) else { return };
+    let (Some(last), Some(first)) = (cycle.last(), cycle.first()) else {
+        return;
+    };
+    let Some(closing) = edge(last, first) else {
+        return;
+    };
     let others: Vec<(Span, String)> = cycle
         .windows(2)
         .filter_map(|pair| edge(pair[0], pair[1]))
         .map(|e| {
-            let how = if e.explicit { "depends on" } else { "refers to" };
+            let how = if e.explicit {
+                "depends on"
+            } else {
+                "refers to"
+            };
             (e.span, format!("`{}` {how} `{}`", e.from, e.to))
         })
         .collect();

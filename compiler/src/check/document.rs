@@ -6,25 +6,55 @@ use super::dependencies::{Edge, check_dependencies};
 use super::references::{Names, resolve_env};
 use super::{Checker, Fields};
 use crate::diagnostic::constructors as diag;
-use crate::ir::{self, App, Build, Database, DatabaseKind, Healthcheck, Probe, Service, Strategy, Target};
+use crate::ir::{
+    self, App, Build, Database, DatabaseKind, Healthcheck, Probe, Service, Strategy, Target,
+};
 use crate::parse::{Node, Value};
 use crate::span::Span;
 use crate::suggest::closest;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Keys of the top-level mapping.
-pub(crate) const TOP_KEYS: &[&str] =
-    &["name", "version", "target", "domain", "image", "build", "services", "databases", "secrets"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "target",
+    "domain",
+    "image",
+    "build",
+    "services",
+    "databases",
+    "secrets",
+];
 /// Keys of `build`.
 pub(crate) const BUILD_KEYS: &[&str] = &["builder", "dockerfile", "context", "args"];
 /// Keys of a service.
 pub(crate) const SERVICE_KEYS: &[&str] = &[
-    "image", "command", "http_port", "ports", "replicas", "cpu", "memory", "healthcheck", "env", "domains", "tls",
-    "strategy", "depends_on",
+    "image",
+    "command",
+    "http_port",
+    "ports",
+    "replicas",
+    "cpu",
+    "memory",
+    "healthcheck",
+    "env",
+    "domains",
+    "tls",
+    "strategy",
+    "depends_on",
 ];
 /// Keys of a service's `healthcheck`.
-pub(crate) const HEALTHCHECK_KEYS: &[&str] =
-    &["path", "command", "tcp", "port", "interval", "timeout", "retries", "start_period"];
+pub(crate) const HEALTHCHECK_KEYS: &[&str] = &[
+    "path",
+    "command",
+    "tcp",
+    "port",
+    "interval",
+    "timeout",
+    "retries",
+    "start_period",
+];
 /// Keys of a database.
 pub(crate) const DATABASE_KEYS: &[&str] = &["type", "version", "storage", "image"];
 
@@ -52,16 +82,22 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
         .require(&top, "name", "the Heliosfile", "name: my-app")
         .and_then(|entry| {
             let name = ck.string(&entry.value, "`name`")?;
-            ck.dns_label(&name, "app name", MAX_APP_NAME, entry.value.span).then_some(name)
+            ck.dns_label(&name, "app name", MAX_APP_NAME, entry.value.span)
+                .then_some(name)
         });
     if let Some(entry) = ck.require(&top, "version", "the Heliosfile", "version: 1") {
         check_version(ck, &entry.value);
     }
-    let target = top
-        .get("target")
-        .map_or(Some(Target::Compose), |entry| {
-            ck.one_of(&entry.value, "target", &[("compose", Target::Compose), ("kubernetes", Target::Kubernetes)])
-        });
+    let target = top.get("target").map_or(Some(Target::Compose), |entry| {
+        ck.one_of(
+            &entry.value,
+            "target",
+            &[
+                ("compose", Target::Compose),
+                ("kubernetes", Target::Kubernetes),
+            ],
+        )
+    });
     let domain = match top.get("domain") {
         Some(entry) => ck.domain(&entry.value, "`domain`"),
         None => Some("localhost".to_string()),
@@ -69,7 +105,12 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
     let image_repository = top.get("image").and_then(|entry| {
         let image = ck.string(&entry.value, "`image`")?;
         if image.is_empty() || image.chars().any(char::is_whitespace) {
-            ck.report(diag::wrong_type("`image`", "an image repository such as `registry.example.com/shop`", "text with spaces", entry.value.span));
+            ck.report(diag::wrong_type(
+                "`image`",
+                "an image repository such as `registry.example.com/shop`",
+                "text with spaces",
+                entry.value.span,
+            ));
             return None;
         }
         Some(image)
@@ -88,38 +129,65 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
     let app_name = name.clone().unwrap_or_default();
     let base_domain = domain.clone().unwrap_or_else(|| "localhost".to_string());
     let mut drafts: Vec<ServiceDraft<'_>> = Vec::new();
-    if let Some(entry) = ck.require(&top, "services", "the Heliosfile", "services: { web: { image: nginx:1.27 } }")
-        && let Some(entries) = ck.mapping(&entry.value, "`services`")
+    if let Some(entry) = ck.require(
+        &top,
+        "services",
+        "the Heliosfile",
+        "services: { web: { image: nginx:1.27 } }",
+    ) && let Some(entries) = ck.mapping(&entry.value, "`services`")
     {
         if entries.is_empty() {
-            ck.report(diag::empty_value("`services`", entry.value.span, "an app needs at least one service"));
+            ck.report(diag::empty_value(
+                "`services`",
+                entry.value.span,
+                "an app needs at least one service",
+            ));
         }
         for service in entries {
-            if let Some(draft) = check_service(ck, &service.key, service.key_span, &service.value, &app_name, &base_domain) {
+            if let Some(draft) = check_service(
+                ck,
+                &service.key,
+                service.key_span,
+                &service.value,
+                &app_name,
+                &base_domain,
+            ) {
                 drafts.push(draft);
             }
         }
     }
     let mut databases = BTreeMap::new();
+    let mut database_names = Vec::new();
     if let Some(entry) = top.get("databases")
         && let Some(entries) = ck.mapping(&entry.value, "`databases`")
     {
         for database in entries {
-            if let Some(checked) = check_database(ck, &database.key, database.key_span, &database.value) {
+            database_names.push((database.key.as_str(), database.key_span));
+            if let Some(checked) =
+                check_database(ck, &database.key, database.key_span, &database.value)
+            {
                 databases.insert(checked.name.clone(), checked);
             }
         }
     }
 
-    check_shared_names(ck, &drafts, &databases);
+    check_shared_names(ck, &drafts, &database_names);
     check_domains(ck, &drafts);
 
-    let service_ports: Vec<(String, Option<u16>)> =
-        drafts.iter().map(|d| (d.service.name.clone(), d.service.primary_port())).collect();
+    let service_ports: Vec<(String, Option<u16>)> = drafts
+        .iter()
+        .map(|d| (d.service.name.clone(), d.service.primary_port()))
+        .collect();
     let names = Names {
         app: &app_name,
-        services: service_ports.iter().map(|(name, port)| (name.as_str(), *port)).collect(),
-        databases: databases.values().map(|db| (db.name.as_str(), db.kind)).collect(),
+        services: service_ports
+            .iter()
+            .map(|(name, port)| (name.as_str(), *port))
+            .collect(),
+        databases: databases
+            .values()
+            .map(|db| (db.name.as_str(), db.kind))
+            .collect(),
         secrets: secrets.iter().map(|(name, _)| name.as_str()).collect(),
     };
     let mut used_secrets = BTreeSet::new();
@@ -168,7 +236,12 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
         build: build?,
         services,
         databases,
-        secrets: secrets.into_iter().map(|(name, _)| name).collect::<BTreeSet<_>>().into_iter().collect(),
+        secrets: secrets
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -185,7 +258,12 @@ fn check_version(ck: &mut Checker<'_>, node: &Node) {
     match (&node.value, node.scalar_text(ck.text)) {
         (Value::Int(1), _) => {}
         (Value::Seq(_) | Value::Map(_), _) => {
-            ck.report(diag::wrong_type("`version`", "the integer 1", node.value.type_name(), node.span));
+            ck.report(diag::wrong_type(
+                "`version`",
+                "the integer 1",
+                node.value.type_name(),
+                node.span,
+            ));
         }
         (_, Some(text)) => ck.report(diag::unsupported_version(text, node.span)),
         (_, None) => {}
@@ -196,16 +274,28 @@ fn check_build(ck: &mut Checker<'_>, node: &Node, key_span: Span) -> Option<Buil
     let fields = ck.fields(node, "`build`", BUILD_KEYS, key_span)?;
     let builder = fields.get("builder");
     let dockerfile = fields.get("dockerfile");
+    // Paths and args are checked even when the keys conflict, so that every
+    // problem shows in one run.
+    let dockerfile_path = dockerfile.map(|entry| ck.repo_path(&entry.value, "build.dockerfile"));
+    let context = fields
+        .get("context")
+        .map(|entry| ck.repo_path(&entry.value, "build.context"));
+    let args = fields
+        .get("args")
+        .map(|entry| check_string_map(ck, &entry.value, "`build.args`"));
     if let (Some(builder), Some(dockerfile)) = (builder, dockerfile) {
-        ck.report(diag::conflicting_keys("builder", "dockerfile", "`build`", dockerfile.key_span, builder.key_span));
+        ck.report(diag::conflicting_keys(
+            "builder",
+            "dockerfile",
+            "`build`",
+            dockerfile.key_span,
+            builder.key_span,
+        ));
         return None;
     }
-    let context = fields.get("context").map(|entry| ck.repo_path(&entry.value, "build.context"));
-    let args = fields.get("args").map(|entry| check_string_map(ck, &entry.value, "`build.args`"));
-    if let Some(dockerfile) = dockerfile {
-        let dockerfile = ck.repo_path(&dockerfile.value, "build.dockerfile")?;
+    if let Some(dockerfile_path) = dockerfile_path {
         return Some(Build::Dockerfile {
-            dockerfile,
+            dockerfile: dockerfile_path?,
             context: context.unwrap_or_else(|| Some(".".to_string()))?,
             args: args.unwrap_or_default(),
         });
@@ -215,9 +305,20 @@ fn check_build(ck: &mut Checker<'_>, node: &Node, key_span: Span) -> Option<Buil
         if let Some(entry) = fields.get(key) {
             let other = builder.map_or(entry.key_span, |b| b.key_span);
             if builder.is_some() {
-                ck.report(diag::conflicting_keys("builder", key, "`build`", entry.key_span, other));
+                ck.report(diag::conflicting_keys(
+                    "builder",
+                    key,
+                    "`build`",
+                    entry.key_span,
+                    other,
+                ));
             } else {
-                ck.report(diag::missing_key("dockerfile", "`build`", entry.key_span, "dockerfile: ./Dockerfile"));
+                ck.report(diag::missing_key(
+                    "dockerfile",
+                    "`build`",
+                    entry.key_span,
+                    "dockerfile: ./Dockerfile",
+                ));
             }
         }
     }
@@ -233,7 +334,13 @@ fn check_string_map(ck: &mut Checker<'_>, node: &Node, what: &str) -> BTreeMap<S
     let mut out = BTreeMap::new();
     for entry in ck.mapping(node, what).unwrap_or_default() {
         if !super::values::is_variable_name(&entry.key) {
-            ck.report(diag::invalid_name("variable name", &entry.key, "a variable name is letters, digits and `_`, not starting with a digit", entry.key_span, None));
+            ck.report(diag::invalid_name(
+                "variable name",
+                &entry.key,
+                "a variable name is letters, digits and `_`, not starting with a digit",
+                entry.key_span,
+                None,
+            ));
         }
         if let Some(value) = ck.text(&entry.value, &format!("`{}`", entry.key)) {
             out.insert(entry.key.clone(), value);
@@ -269,20 +376,33 @@ fn check_service<'n>(
     ck.dns_label(name, "service name", MAX_LABEL, name_span);
     let what = format!("service `{name}`");
     let fields = ck.fields(node, &what, SERVICE_KEYS, name_span)?;
-    let image = fields.get("image").and_then(|e| ck.image(&e.value, "`image`"));
-    let command = fields.get("command").and_then(|e| ck.command(&e.value, "`command`"));
-    let http_port = fields.get("http_port").and_then(|e| ck.port(&e.value, "http_port"));
+    let image = fields
+        .get("image")
+        .and_then(|e| ck.image(&e.value, "`image`"));
+    let command = fields
+        .get("command")
+        .and_then(|e| ck.command(&e.value, "`command`"));
+    let http_port = fields
+        .get("http_port")
+        .and_then(|e| ck.port(&e.value, "http_port"));
     let ports = check_ports(ck, &fields, http_port);
     let replicas = fields.get("replicas").map_or(Some(1), |entry| {
         let value = ck.integer(&entry.value, "`replicas`")?;
         if !(0..=MAX_REPLICAS).contains(&value) {
-            ck.report(diag::value_out_of_range("replicas", &value.to_string(), "0..=10000", entry.value.span));
+            ck.report(diag::value_out_of_range(
+                "replicas",
+                &value.to_string(),
+                "0..=10000",
+                entry.value.span,
+            ));
             return None;
         }
         u32::try_from(value).ok()
     });
     let cpu_millis = fields.get("cpu").and_then(|e| ck.cpu(&e.value));
-    let memory_bytes = fields.get("memory").and_then(|e| ck.size(&e.value, "memory", "MiB", MIB));
+    let memory_bytes = fields
+        .get("memory")
+        .and_then(|e| ck.size(&e.value, "memory", "MiB", MIB));
     let all_ports: Vec<u16> = http_port.into_iter().chain(ports.iter().copied()).collect();
     let healthcheck = fields
         .get("healthcheck")
@@ -292,7 +412,13 @@ fn check_service<'n>(
     if let Some(entry) = fields.get("env") {
         for variable in ck.mapping(&entry.value, "`env`").unwrap_or_default() {
             if !super::values::is_variable_name(&variable.key) {
-                ck.report(diag::invalid_name("environment variable name", &variable.key, "a variable name is letters, digits and `_`, not starting with a digit", variable.key_span, None));
+                ck.report(diag::invalid_name(
+                    "environment variable name",
+                    &variable.key,
+                    "a variable name is letters, digits and `_`, not starting with a digit",
+                    variable.key_span,
+                    None,
+                ));
                 continue;
             }
             env.push((variable.key.clone(), variable.key_span, &variable.value));
@@ -314,14 +440,27 @@ fn check_service<'n>(
     }
     let default_host = format!("{name}.{app}.{base_domain}");
     let hosts: Vec<String> = if http_port.is_some() {
-        std::iter::once(default_host).chain(domains.iter().cloned()).collect()
+        std::iter::once(default_host)
+            .chain(domains.iter().cloned())
+            .collect()
     } else {
         Vec::new()
     };
-    let all_local = hosts.iter().all(|h| h == "localhost" || h.ends_with(".localhost"));
-    let tls = fields.get("tls").map_or(Some(!all_local), |e| ck.boolean(&e.value, "`tls`"));
+    let all_local = hosts
+        .iter()
+        .all(|h| h == "localhost" || h.ends_with(".localhost"));
+    let tls = fields
+        .get("tls")
+        .map_or(Some(!all_local), |e| ck.boolean(&e.value, "`tls`"));
     let strategy = fields.get("strategy").map_or(Some(Strategy::Rolling), |e| {
-        ck.one_of(&e.value, "strategy", &[("rolling", Strategy::Rolling), ("recreate", Strategy::Recreate)])
+        ck.one_of(
+            &e.value,
+            "strategy",
+            &[
+                ("rolling", Strategy::Rolling),
+                ("recreate", Strategy::Recreate),
+            ],
+        )
     });
     let depends_on = fields
         .get("depends_on")
@@ -362,7 +501,9 @@ fn check_ports(ck: &mut Checker<'_>, fields: &Fields<'_>, http_port: Option<u16>
     let mut ports = Vec::new();
     if let Some(entry) = fields.get("ports") {
         for item in ck.list(&entry.value, "`ports`").unwrap_or_default() {
-            let Some(port) = ck.port(item, "ports") else { continue };
+            let Some(port) = ck.port(item, "ports") else {
+                continue;
+            };
             if let Some((_, first)) = seen.iter().find(|(p, _)| *p == port) {
                 ck.report(diag::duplicate_port(port, item.span, *first));
                 continue;
@@ -382,14 +523,32 @@ fn check_healthcheck(
     http_port: Option<u16>,
     all_ports: &[u16],
 ) -> Option<Healthcheck> {
-    let fields = ck.fields(node, &format!("the healthcheck of service `{service}`"), HEALTHCHECK_KEYS, key_span)?;
-    let kinds: Vec<_> = ["path", "command", "tcp"].into_iter().filter_map(|key| fields.get(key)).collect();
+    let fields = ck.fields(
+        node,
+        &format!("the healthcheck of service `{service}`"),
+        HEALTHCHECK_KEYS,
+        key_span,
+    )?;
+    let kinds: Vec<_> = ["path", "command", "tcp"]
+        .into_iter()
+        .filter_map(|key| fields.get(key))
+        .collect();
     if kinds.is_empty() {
-        ck.report(diag::empty_value("the healthcheck", key_span, "set one of `path` (HTTP), `command` or `tcp`"));
+        ck.report(diag::empty_value(
+            "the healthcheck",
+            key_span,
+            "set one of `path` (HTTP), `command` or `tcp`",
+        ));
         return None;
     }
     if let [first, second, ..] = kinds.as_slice() {
-        ck.report(diag::conflicting_keys(&first.key, &second.key, "a healthcheck", second.key_span, first.key_span));
+        ck.report(diag::conflicting_keys(
+            &first.key,
+            &second.key,
+            "a healthcheck",
+            second.key_span,
+            first.key_span,
+        ));
         return None;
     }
     let kind = kinds[0];
@@ -397,14 +556,21 @@ fn check_healthcheck(
     let explicit_port = port_entry.and_then(|e| ck.port(&e.value, "healthcheck.port"));
     let check_declared = |ck: &mut Checker<'_>, port: u16, span: Span| {
         if !all_ports.contains(&port) {
-            ck.report(diag::healthcheck_port_not_declared(port, service, all_ports, span));
+            ck.report(diag::healthcheck_port_not_declared(
+                port, service, all_ports, span,
+            ));
         }
     };
     let probe = match kind.key.as_str() {
         "path" => {
             let path = ck.string(&kind.value, "`healthcheck.path`")?;
             if !path.starts_with('/') {
-                ck.report(diag::wrong_type("`healthcheck.path`", "a path starting with `/`", "a relative path", kind.value.span));
+                ck.report(diag::wrong_type(
+                    "`healthcheck.path`",
+                    "a path starting with `/`",
+                    "a relative path",
+                    kind.value.span,
+                ));
                 return None;
             }
             let port = match (explicit_port, port_entry) {
@@ -425,7 +591,13 @@ fn check_healthcheck(
         }
         "command" => {
             if let Some(entry) = port_entry {
-                ck.report(diag::conflicting_keys("command", "port", "a healthcheck", entry.key_span, kind.key_span));
+                ck.report(diag::conflicting_keys(
+                    "command",
+                    "port",
+                    "a healthcheck",
+                    entry.key_span,
+                    kind.key_span,
+                ));
             }
             Probe::Command {
                 command: ck.command(&kind.value, "`healthcheck.command`")?,
@@ -433,28 +605,46 @@ fn check_healthcheck(
         }
         _ => {
             if let Some(entry) = port_entry {
-                ck.report(diag::conflicting_keys("tcp", "port", "a healthcheck", entry.key_span, kind.key_span));
+                ck.report(diag::conflicting_keys(
+                    "tcp",
+                    "port",
+                    "a healthcheck",
+                    entry.key_span,
+                    kind.key_span,
+                ));
             }
             let port = ck.port(&kind.value, "healthcheck.tcp")?;
             check_declared(ck, port, kind.value.span);
             Probe::Tcp { port }
         }
     };
-    let duration = |ck: &mut Checker<'_>, key: &str, default: Option<std::time::Duration>| match fields.get(key) {
-        Some(entry) => ck.duration(&entry.value, &format!("healthcheck.{key}")).map(Some),
-        None => Some(default),
-    };
+    let duration =
+        |ck: &mut Checker<'_>, key: &str, default: Option<std::time::Duration>| match fields
+            .get(key)
+        {
+            Some(entry) => ck
+                .duration(&entry.value, &format!("healthcheck.{key}"))
+                .map(Some),
+            None => Some(default),
+        };
     let interval = duration(ck, "interval", Some(ir::DEFAULT_INTERVAL));
     let timeout = duration(ck, "timeout", Some(ir::DEFAULT_TIMEOUT));
     let start_period = duration(ck, "start_period", None);
-    let retries = fields.get("retries").map_or(Some(ir::DEFAULT_RETRIES), |entry| {
-        let value = ck.integer(&entry.value, "`healthcheck.retries`")?;
-        if !(1..=MAX_RETRIES).contains(&value) {
-            ck.report(diag::value_out_of_range("healthcheck.retries", &value.to_string(), "1..=1000", entry.value.span));
-            return None;
-        }
-        u32::try_from(value).ok()
-    });
+    let retries = fields
+        .get("retries")
+        .map_or(Some(ir::DEFAULT_RETRIES), |entry| {
+            let value = ck.integer(&entry.value, "`healthcheck.retries`")?;
+            if !(1..=MAX_RETRIES).contains(&value) {
+                ck.report(diag::value_out_of_range(
+                    "healthcheck.retries",
+                    &value.to_string(),
+                    "1..=1000",
+                    entry.value.span,
+                ));
+                return None;
+            }
+            u32::try_from(value).ok()
+        });
     Some(Healthcheck {
         probe,
         interval: interval.flatten()?,
@@ -474,37 +664,63 @@ const DATABASE_ALIASES: &[(&str, &str)] = &[
     ("valkey", "redis"),
 ];
 
-fn check_database(ck: &mut Checker<'_>, name: &str, name_span: Span, node: &Node) -> Option<Database> {
+fn check_database(
+    ck: &mut Checker<'_>,
+    name: &str,
+    name_span: Span,
+    node: &Node,
+) -> Option<Database> {
     let name_ok = ck.dns_label(name, "database name", MAX_LABEL, name_span);
     let what = format!("database `{name}`");
     let fields = ck.fields(node, &what, DATABASE_KEYS, name_span)?;
-    let kind = ck.require(&fields, "type", &what, "type: postgresql").and_then(|entry| {
-        let word = ck.string(&entry.value, "`type`")?;
-        if let Some(kind) = DatabaseKind::ALL.into_iter().find(|k| k.as_str() == word) {
-            return Some(kind);
-        }
-        let names: Vec<&str> = DatabaseKind::ALL.iter().map(|k| k.as_str()).collect();
-        let lowered = word.to_ascii_lowercase();
-        let suggestion = DATABASE_ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == lowered)
-            .map(|(_, real)| *real)
-            .or_else(|| closest(&word, names.iter().copied()));
-        ck.report(diag::unknown_value("database type", &word, &names, entry.value.span, suggestion));
-        None
-    });
+    let kind = ck
+        .require(&fields, "type", &what, "type: postgresql")
+        .and_then(|entry| {
+            let word = ck.string(&entry.value, "`type`")?;
+            if let Some(kind) = DatabaseKind::ALL.into_iter().find(|k| k.as_str() == word) {
+                return Some(kind);
+            }
+            let names: Vec<&str> = DatabaseKind::ALL.iter().map(|k| k.as_str()).collect();
+            let lowered = word.to_ascii_lowercase();
+            let suggestion = DATABASE_ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == lowered)
+                .map(|(_, real)| *real)
+                .or_else(|| closest(&word, names.iter().copied()));
+            ck.report(diag::unknown_value(
+                "database type",
+                &word,
+                &names,
+                entry.value.span,
+                suggestion,
+            ));
+            None
+        });
     let version = fields.get("version").map(|entry| {
         let version = ck.text(&entry.value, "`version`")?;
-        if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            ck.report(diag::wrong_type("database `version`", "a version such as `16` or `8.4`", "text that is not a tag", entry.value.span));
+        if version.is_empty()
+            || !version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            ck.report(diag::wrong_type(
+                "database `version`",
+                "a version such as `16` or `8.4`",
+                "text that is not a tag",
+                entry.value.span,
+            ));
             return None;
         }
         Some(version)
     });
     let storage_bytes = fields
         .get("storage")
-        .map_or(Some(ir::DEFAULT_STORAGE_BYTES), |e| ck.size(&e.value, "storage", "GiB", GIB));
-    let image = fields.get("image").and_then(|e| ck.image(&e.value, "`image`"));
+        .map_or(Some(ir::DEFAULT_STORAGE_BYTES), |e| {
+            ck.size(&e.value, "storage", "GiB", GIB)
+        });
+    let image = fields
+        .get("image")
+        .and_then(|e| ck.image(&e.value, "`image`"));
     let kind = kind?;
     if !name_ok {
         return None;
@@ -523,10 +739,20 @@ fn check_database(ck: &mut Checker<'_>, name: &str, name_span: Span, node: &Node
 }
 
 /// Services and databases share one namespace.
-fn check_shared_names(ck: &mut Checker<'_>, drafts: &[ServiceDraft<'_>], databases: &BTreeMap<String, Database>) {
-    for database in databases.values() {
-        if let Some(draft) = drafts.iter().find(|d| d.service.name == database.name) {
-            ck.report(diag::duplicate_name(&database.name, "database", database.name_span, draft.service.name_span, "service"));
+fn check_shared_names(
+    ck: &mut Checker<'_>,
+    drafts: &[ServiceDraft<'_>],
+    databases: &[(&str, Span)],
+) {
+    for (database, span) in databases {
+        if let Some(draft) = drafts.iter().find(|d| d.service.name == *database) {
+            ck.report(diag::duplicate_name(
+                database,
+                "database",
+                *span,
+                draft.service.name_span,
+                "service",
+            ));
         }
     }
 }
@@ -536,14 +762,21 @@ fn check_domains(ck: &mut Checker<'_>, drafts: &[ServiceDraft<'_>]) {
     let mut seen: BTreeMap<&str, (&str, Span)> = BTreeMap::new();
     for draft in drafts {
         if let Some(default_host) = draft.service.hosts.first() {
-            seen.entry(default_host).or_insert((&draft.service.name, draft.service.name_span));
+            seen.entry(default_host)
+                .or_insert((&draft.service.name, draft.service.name_span));
         }
     }
     for draft in drafts {
         for (domain, span) in draft.service.domains.iter().zip(&draft.domain_spans) {
             match seen.get(domain.as_str()) {
                 Some((first_service, first_span)) => {
-                    ck.report(diag::duplicate_domain(domain, &draft.service.name, *span, first_service, *first_span));
+                    ck.report(diag::duplicate_domain(
+                        domain,
+                        &draft.service.name,
+                        *span,
+                        first_service,
+                        *first_span,
+                    ));
                 }
                 None => {
                     seen.insert(domain, (&draft.service.name, *span));

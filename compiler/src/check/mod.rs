@@ -62,7 +62,12 @@ impl<'t> Checker<'t> {
     }
 
     fn wrong_type(&mut self, what: &str, expected: &str, node: &Node) {
-        self.report(diag::wrong_type(what, expected, node.value.type_name(), node.span));
+        self.report(diag::wrong_type(
+            what,
+            expected,
+            node.value.type_name(),
+            node.span,
+        ));
     }
 
     /// The node as a mapping, or a wrong-type diagnostic.
@@ -78,12 +83,24 @@ impl<'t> Checker<'t> {
 
     /// The node as a mapping whose keys are all in `known`; unknown keys are
     /// reported with the closest known key.
-    pub(crate) fn fields<'n>(&mut self, node: &'n Node, what: &str, known: &[&str], missing_span: Span) -> Option<Fields<'n>> {
+    pub(crate) fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+        missing_span: Span,
+    ) -> Option<Fields<'n>> {
         let entries = self.mapping(node, what)?;
         for entry in entries {
             if !known.contains(&entry.key.as_str()) {
                 let suggestion = closest(&entry.key, known.iter().copied());
-                self.report(diag::unknown_key(&entry.key, what, entry.key_span, suggestion, known));
+                self.report(diag::unknown_key(
+                    &entry.key,
+                    what,
+                    entry.key_span,
+                    suggestion,
+                    known,
+                ));
             }
         }
         Some(Fields {
@@ -93,7 +110,13 @@ impl<'t> Checker<'t> {
     }
 
     /// A required key, or a missing-key diagnostic.
-    pub(crate) fn require<'n>(&mut self, fields: &Fields<'n>, key: &str, what: &str, example: &str) -> Option<&'n Entry> {
+    pub(crate) fn require<'n>(
+        &mut self,
+        fields: &Fields<'n>,
+        key: &str,
+        what: &str,
+        example: &str,
+    ) -> Option<&'n Entry> {
         let entry = fields.get(key);
         if entry.is_none() {
             self.report(diag::missing_key(key, what, fields.span, example));
@@ -160,7 +183,10 @@ impl<'t> Checker<'t> {
         };
         items
             .iter()
-            .filter_map(|item| self.string(item, &format!("each entry of {what}")).map(|s| (s, item.span)))
+            .filter_map(|item| {
+                self.string(item, &format!("each entry of {what}"))
+                    .map(|s| (s, item.span))
+            })
             .collect()
     }
 
@@ -177,14 +203,21 @@ impl<'t> Checker<'t> {
     }
 
     /// One of a fixed set of words, with a suggestion when it is not.
-    pub(crate) fn one_of<T: Copy>(&mut self, node: &Node, what: &str, choices: &[(&str, T)]) -> Option<T> {
+    pub(crate) fn one_of<T: Copy>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let word = self.string(node, &format!("`{what}`"))?;
         if let Some((_, value)) = choices.iter().find(|(name, _)| *name == word) {
             return Some(*value);
         }
         let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
         let suggestion = closest(&word, names.iter().copied());
-        self.report(diag::unknown_value(what, &word, &names, node.span, suggestion));
+        self.report(diag::unknown_value(
+            what, &word, &names, node.span, suggestion,
+        ));
         None
     }
 }
@@ -193,7 +226,7 @@ impl<'t> Checker<'t> {
 #[cfg(test)]
 pub(crate) mod document_keys {
     pub(crate) use super::document::{
-        BUILD_KEYS as BUILD, DATABASE_KEYS as DATABASE, HEALTHCHECK_KEYS as HEALTHCHECK, SERVICE_KEYS as SERVICE,
-        TOP_KEYS as TOP,
+        BUILD_KEYS as BUILD, DATABASE_KEYS as DATABASE, HEALTHCHECK_KEYS as HEALTHCHECK,
+        SERVICE_KEYS as SERVICE, TOP_KEYS as TOP,
     };
 }

@@ -50,7 +50,10 @@ pub(crate) fn resolve_env(
         let piece = match piece {
             Ok(piece) => piece,
             Err((reason, range)) => {
-                ck.report(diag::malformed_reference(reason, locator.span(&text, range)));
+                ck.report(diag::malformed_reference(
+                    reason,
+                    locator.span(&text, range),
+                ));
                 ok = false;
                 continue;
             }
@@ -109,7 +112,10 @@ fn split(text: &str) -> Vec<Result<Piece<'_>, (&'static str, std::ops::Range<usi
             }
             match after.find('}') {
                 Some(close) => {
-                    pieces.push(Ok(Piece::Reference(&text[at + 2..at + close], at..at + close + 1)));
+                    pieces.push(Ok(Piece::Reference(
+                        &text[at + 2..at + close],
+                        at..at + close + 1,
+                    )));
                     rest = at + close + 1;
                 }
                 None => {
@@ -131,9 +137,19 @@ fn split(text: &str) -> Vec<Result<Piece<'_>, (&'static str, std::ops::Range<usi
 
 /// Resolves `root.field`. Returns the part and, for a service or database,
 /// its name (an implicit dependency).
-fn resolve(ck: &mut Checker<'_>, names: &Names<'_>, service: &str, inner: &str, span: Span) -> Option<(EnvPart, Option<String>)> {
+fn resolve(
+    ck: &mut Checker<'_>,
+    names: &Names<'_>,
+    service: &str,
+    inner: &str,
+    span: Span,
+) -> Option<(EnvPart, Option<String>)> {
     let Some((root, field)) = inner.split_once('.') else {
-        let reason = if inner.trim().is_empty() { "the reference is empty" } else { "expected `root.field`, e.g. `postgres.URL`" };
+        let reason = if inner.trim().is_empty() {
+            "the reference is empty"
+        } else {
+            "expected `root.field`, e.g. `postgres.URL`"
+        };
         ck.report(diag::malformed_reference(reason, span));
         return None;
     };
@@ -147,11 +163,22 @@ fn resolve(ck: &mut Checker<'_>, names: &Names<'_>, service: &str, inner: &str, 
             ck.report(diag::undeclared_secret(field, span, suggestion));
             return None;
         }
-        return Some((EnvPart::Secret(SecretRef::User { name: field.to_string() }), None));
+        return Some((
+            EnvPart::Secret(SecretRef::User {
+                name: field.to_string(),
+            }),
+            None,
+        ));
     }
     if root == "app" {
         if field != "name" {
-            ck.report(diag::unknown_reference_field("`app`", field, APP_FIELDS, span, closest(field, APP_FIELDS.iter().copied())));
+            ck.report(diag::unknown_reference_field(
+                "`app`",
+                field,
+                APP_FIELDS,
+                span,
+                closest(field, APP_FIELDS.iter().copied()),
+            ));
             return None;
         }
         return Some((plain(names.app.to_string()), None));
@@ -161,11 +188,21 @@ fn resolve(ck: &mut Checker<'_>, names: &Names<'_>, service: &str, inner: &str, 
             "HOST" => plain(root.to_string()),
             "PORT" => plain(kind.port().to_string()),
             "USER" | "NAME" => plain(names.app.to_string()),
-            "PASSWORD" => EnvPart::Secret(SecretRef::DatabasePassword { database: root.to_string() }),
-            "URL" => EnvPart::Secret(SecretRef::DatabaseUrl { database: root.to_string() }),
+            "PASSWORD" => EnvPart::Secret(SecretRef::DatabasePassword {
+                database: root.to_string(),
+            }),
+            "URL" => EnvPart::Secret(SecretRef::DatabaseUrl {
+                database: root.to_string(),
+            }),
             _ => {
                 let target = format!("database `{root}`");
-                ck.report(diag::unknown_reference_field(&target, field, DATABASE_FIELDS, span, closest(field, DATABASE_FIELDS.iter().copied())));
+                ck.report(diag::unknown_reference_field(
+                    &target,
+                    field,
+                    DATABASE_FIELDS,
+                    span,
+                    closest(field, DATABASE_FIELDS.iter().copied()),
+                ));
                 return None;
             }
         };
@@ -182,7 +219,13 @@ fn resolve(ck: &mut Checker<'_>, names: &Names<'_>, service: &str, inner: &str, 
             }
             _ => {
                 let target = format!("service `{root}`");
-                ck.report(diag::unknown_reference_field(&target, field, SERVICE_FIELDS, span, closest(field, SERVICE_FIELDS.iter().copied())));
+                ck.report(diag::unknown_reference_field(
+                    &target,
+                    field,
+                    SERVICE_FIELDS,
+                    span,
+                    closest(field, SERVICE_FIELDS.iter().copied()),
+                ));
                 return None;
             }
         };
@@ -196,7 +239,11 @@ fn resolve(ck: &mut Checker<'_>, names: &Names<'_>, service: &str, inner: &str, 
         .chain(names.databases.keys())
         .copied()
         .chain(["secret", "app"]);
-    ck.report(diag::unknown_reference(root, span, closest(root, candidates)));
+    ck.report(diag::unknown_reference(
+        root,
+        span,
+        closest(root, candidates),
+    ));
     None
 }
 
@@ -214,8 +261,14 @@ struct Locator<'t> {
 impl<'t> Locator<'t> {
     fn new(source: &'t str, node: &Node, value: &str) -> Self {
         let raw = node.span.slice(source);
-        let quoted = raw.len() >= 2 && (raw.starts_with('"') && raw.ends_with('"') || raw.starts_with('\'') && raw.ends_with('\''));
-        let (inner, offset) = if quoted { (&raw[1..raw.len() - 1], 1) } else { (raw, 0) };
+        let quoted = raw.len() >= 2
+            && (raw.starts_with('"') && raw.ends_with('"')
+                || raw.starts_with('\'') && raw.ends_with('\''));
+        let (inner, offset) = if quoted {
+            (&raw[1..raw.len() - 1], 1)
+        } else {
+            (raw, 0)
+        };
         Self {
             source,
             node_span: node.span,
@@ -233,7 +286,10 @@ impl<'t> Locator<'t> {
         raw.match_indices(needle)
             .nth(occurrence)
             .map_or(self.node_span, |(at, _)| {
-                Span::new(self.node_span.start + at, self.node_span.start + at + needle.len())
+                Span::new(
+                    self.node_span.start + at,
+                    self.node_span.start + at + needle.len(),
+                )
             })
     }
 }
@@ -255,7 +311,10 @@ mod tests {
 
     #[test]
     fn splits_references_and_literals() {
-        assert_eq!(pieces("a ${db.URL} b"), ["text:a ", "ref:db.URL@2..11", "text: b"]);
+        assert_eq!(
+            pieces("a ${db.URL} b"),
+            ["text:a ", "ref:db.URL@2..11", "text: b"]
+        );
         assert_eq!(pieces("$${db.URL}"), ["text:${db.URL}"]);
         assert_eq!(pieces("cost $5 ${x.y"), ["text:cost $5 ", "err@8..13"]);
         assert_eq!(pieces("${a.b}${c.d}"), ["ref:a.b@0..6", "ref:c.d@6..12"]);

@@ -13,7 +13,9 @@ pub(crate) fn is_dns_label(name: &str, max: usize) -> bool {
     !bytes.is_empty()
         && bytes.len() <= max
         && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes[bytes.len() - 1] != b'-'
 }
 
@@ -39,7 +41,9 @@ fn label_suggestion(name: &str, max: usize) -> Option<String> {
 /// Whether `name` is a valid environment variable (or secret) name.
 pub(crate) fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -51,7 +55,9 @@ pub(crate) fn is_domain(domain: &str) -> bool {
             let bytes = label.as_bytes();
             !bytes.is_empty()
                 && bytes.len() <= 63
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
                 && bytes[0] != b'-'
                 && bytes[bytes.len() - 1] != b'-'
         })
@@ -59,14 +65,26 @@ pub(crate) fn is_domain(domain: &str) -> bool {
 
 impl Checker<'_> {
     /// A name that must be a DNS-1123 label of at most `max` characters.
-    pub(crate) fn dns_label(&mut self, name: &str, what: &str, max: usize, span: crate::span::Span) -> bool {
+    pub(crate) fn dns_label(
+        &mut self,
+        name: &str,
+        what: &str,
+        max: usize,
+        span: crate::span::Span,
+    ) -> bool {
         if is_dns_label(name, max) {
             return true;
         }
         let rule = format!(
-            "a {what} must be lowercase letters, digits and `-`, start with a letter, end with a letter or digit, and be at most {max} characters"
+            "use lowercase letters, digits and `-`, start with a letter, end with a letter or digit, at most {max} characters"
         );
-        self.report(diag::invalid_name(what, name, &rule, span, label_suggestion(name, max)));
+        self.report(diag::invalid_name(
+            what,
+            name,
+            &rule,
+            span,
+            label_suggestion(name, max),
+        ));
         false
     }
 
@@ -83,16 +101,30 @@ impl Checker<'_> {
 
     /// A size in bytes: a bare number is `bare_unit_bytes` each (MiB for
     /// memory, GiB for storage); a string is a Kubernetes quantity.
-    pub(crate) fn size(&mut self, node: &Node, key: &str, bare_unit: &str, bare_unit_bytes: u64) -> Option<u64> {
+    pub(crate) fn size(
+        &mut self,
+        node: &Node,
+        key: &str,
+        bare_unit: &str,
+        bare_unit_bytes: u64,
+    ) -> Option<u64> {
         let bytes = match &node.value {
-            Value::Int(n) => u64::try_from(*n).ok().and_then(|n| n.checked_mul(bare_unit_bytes)),
+            Value::Int(n) => u64::try_from(*n)
+                .ok()
+                .and_then(|n| n.checked_mul(bare_unit_bytes)),
             Value::Float(f) => {
                 let bytes = f * bare_unit_bytes as f64;
-                (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then(|| bytes.round() as u64)
+                (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64)
+                    .then(|| bytes.round() as u64)
             }
             Value::Str(text) => parse_quantity(text),
             _ => {
-                self.report(diag::wrong_type(&format!("`{key}`"), "a number or a quantity string", node.value.type_name(), node.span));
+                self.report(diag::wrong_type(
+                    &format!("`{key}`"),
+                    "a number or a quantity string",
+                    node.value.type_name(),
+                    node.span,
+                ));
                 return None;
             }
         };
@@ -100,7 +132,13 @@ impl Checker<'_> {
             Some(bytes) if bytes > 0 => Some(bytes),
             _ => {
                 let found = node.span.slice(self.text);
-                self.report(diag::invalid_size(key, found, bare_unit, node.span, quantity_suggestion(found)));
+                self.report(diag::invalid_size(
+                    key,
+                    found,
+                    bare_unit,
+                    node.span,
+                    quantity_suggestion(found),
+                ));
                 None
             }
         }
@@ -115,7 +153,10 @@ impl Checker<'_> {
         match parsed {
             Some(duration) if !duration.is_zero() => Some(duration),
             _ => {
-                let found = node.scalar_text(self.text).unwrap_or(node.value.type_name()).to_string();
+                let found = node
+                    .scalar_text(self.text)
+                    .unwrap_or(node.value.type_name())
+                    .to_string();
                 self.report(diag::invalid_duration(key, &found, node.span));
                 None
             }
@@ -136,7 +177,12 @@ impl Checker<'_> {
                 None => text.parse::<f64>().ok().and_then(cores_to_millis),
             },
             _ => {
-                self.report(diag::wrong_type("`cpu`", "a number of cores or a millicore string", node.value.type_name(), node.span));
+                self.report(diag::wrong_type(
+                    "`cpu`",
+                    "a number of cores or a millicore string",
+                    node.value.type_name(),
+                    node.span,
+                ));
                 return None;
             }
         };
@@ -169,7 +215,11 @@ impl Checker<'_> {
             }
         };
         if words.is_empty() {
-            self.report(diag::empty_value(what, node.span, "give the command to run, e.g. `npm start`"));
+            self.report(diag::empty_value(
+                what,
+                node.span,
+                "give the command to run, e.g. `npm start`",
+            ));
             return None;
         }
         Some(words)
@@ -205,20 +255,31 @@ impl Checker<'_> {
         }
         let mut normalized: Vec<&str> = std::iter::repeat_n("..", climbed).collect();
         normalized.extend(parts);
-        Some(if normalized.is_empty() { ".".to_string() } else { normalized.join("/") })
+        Some(if normalized.is_empty() {
+            ".".to_string()
+        } else {
+            normalized.join("/")
+        })
     }
 
     /// An explicit image reference; warns when it is not pinned.
     pub(crate) fn image(&mut self, node: &Node, what: &str) -> Option<String> {
         let image = self.string(node, what)?;
         if image.is_empty() || image.chars().any(char::is_whitespace) {
-            self.report(diag::wrong_type(what, "an image reference such as `nginx:1.27`", "text with spaces", node.span));
+            self.report(diag::wrong_type(
+                what,
+                "an image reference such as `nginx:1.27`",
+                "text with spaces",
+                node.span,
+            ));
             return None;
         }
         let last = image.rsplit('/').next().unwrap_or(&image);
         if !last.contains('@') {
             match last.split_once(':') {
-                Some((_, "latest")) => self.report(diag::floating_image_tag(&image, node.span, true)),
+                Some((_, "latest")) => {
+                    self.report(diag::floating_image_tag(&image, node.span, true))
+                }
                 None => self.report(diag::floating_image_tag(&image, node.span, false)),
                 Some(_) => {}
             }
@@ -231,7 +292,9 @@ impl Checker<'_> {
 /// binary (`Ki`...`Ei`) or decimal (`k`...`E`) suffix.
 pub(crate) fn parse_quantity(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let multiplier: u64 = match suffix {
         "" => 1,
@@ -249,7 +312,11 @@ pub(crate) fn parse_quantity(text: &str) -> Option<u64> {
         "E" => 1_000_000_000_000_000_000,
         _ => return None,
     };
-    if number.is_empty() || number.starts_with('.') || number.ends_with('.') || number.matches('.').count() > 1 {
+    if number.is_empty()
+        || number.starts_with('.')
+        || number.ends_with('.')
+        || number.matches('.').count() > 1
+    {
         return None;
     }
     if !number.contains('.') {
@@ -286,13 +353,17 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let mut total: u64 = 0;
     let mut next_unit = 0;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let number: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let letters = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let letters = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..letters];
         rest = &rest[letters..];
         let position = UNITS.iter().position(|(name, _)| *name == unit)?;

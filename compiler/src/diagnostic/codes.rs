@@ -67,16 +67,20 @@ macro_rules! define_codes {
 impl Code {
     /// Looks a code up by its printed form, case-insensitively (`h0201` works).
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|code| code.as_str().eq_ignore_ascii_case(text.trim()) || code.slug() == text.trim())
+        Self::ALL.iter().copied().find(|code| {
+            code.as_str().eq_ignore_ascii_case(text.trim()) || code.slug() == text.trim()
+        })
     }
 
     /// The long explanation: what the code means, why it is a problem, and an
     /// example. This is what `heliosc explain` prints.
     pub fn explanation(self) -> String {
-        let mut out = format!("{} ({}, {})\n\n", self.as_str(), self.slug(), self.severity().as_str());
+        let mut out = format!(
+            "{} ({}, {})\n\n",
+            self.as_str(),
+            self.slug(),
+            self.severity().as_str()
+        );
         for line in self.raw_doc().lines() {
             out.push_str(line.strip_prefix(' ').unwrap_or(line));
             out.push('\n');

@@ -11,21 +11,38 @@ fn did_you_mean(suggestion: Option<&str>) -> Option<String> {
 
 /// [`Code::H0101`]: the YAML parser stopped.
 pub(crate) fn yaml_syntax(span: Span, parser_message: &str) -> Diagnostic {
-    Diagnostic::new(Code::H0101, span, format!("invalid YAML: {parser_message}"), parser_message)
-        .with_help("the file must be a YAML mapping; check quotes, brackets and indentation around here")
+    Diagnostic::new(
+        Code::H0101,
+        span,
+        format!("invalid YAML: {parser_message}"),
+        parser_message,
+    )
+    .with_help(
+        "the file must be a YAML mapping; check quotes, brackets and indentation around here",
+    )
 }
 
 /// [`Code::H0102`]: a tab in indentation.
 pub(crate) fn tab_indentation(span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0102, span, "tab used for indentation", "this is a tab")
-        .with_help("YAML indentation must use spaces; replace the tab with spaces")
+    Diagnostic::new(
+        Code::H0102,
+        span,
+        "tab used for indentation",
+        "this is a tab",
+    )
+    .with_help("YAML indentation must use spaces; replace the tab with spaces")
 }
 
 /// [`Code::H0103`]: a key defined twice in one mapping.
 pub(crate) fn duplicate_key(key: &str, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0103, span, format!("duplicate key `{key}`"), "defined again here")
-        .with_secondary(first, "first defined here")
-        .with_help("remove one of them; YAML keeps only one value per key")
+    Diagnostic::new(
+        Code::H0103,
+        span,
+        format!("duplicate key `{key}`"),
+        "defined again here",
+    )
+    .with_secondary(first, "first defined here")
+    .with_help("remove one of them; YAML keeps only one value per key")
 }
 
 /// [`Code::H0104`]: the input is over the size bound.
@@ -37,10 +54,15 @@ pub(crate) fn input_too_large(text: &str, limit: usize) -> Diagnostic {
     Diagnostic::new(
         Code::H0104,
         Span::empty(at),
-        format!("Heliosfile is {} bytes; the limit is {limit} bytes (4 MiB)", text.len()),
+        format!(
+            "Heliosfile is {} bytes; the limit is {limit} bytes (4 MiB)",
+            text.len()
+        ),
         "the limit is reached here",
     )
-    .with_help("a Heliosfile describes one app and stays small; check that the right file was committed")
+    .with_help(
+        "a Heliosfile describes one app and stays small; check that the right file was committed",
+    )
 }
 
 /// [`Code::H0105`]: alias expansion, nesting or node count over the bound.
@@ -61,9 +83,22 @@ pub(crate) fn empty_document(span: Span) -> Diagnostic {
 }
 
 /// [`Code::H0201`]: a key the language does not have.
-pub(crate) fn unknown_key(key: &str, context: &str, span: Span, suggestion: Option<&str>, known: &[&str]) -> Diagnostic {
-    let help = did_you_mean(suggestion).unwrap_or_else(|| format!("known keys here: {}", known.join(", ")));
-    Diagnostic::new(Code::H0201, span, format!("unknown key `{key}` in {context}"), "unknown key").with_help(help)
+pub(crate) fn unknown_key(
+    key: &str,
+    context: &str,
+    span: Span,
+    suggestion: Option<&str>,
+    known: &[&str],
+) -> Diagnostic {
+    let help = did_you_mean(suggestion)
+        .unwrap_or_else(|| format!("known keys here: {}", known.join(", ")));
+    Diagnostic::new(
+        Code::H0201,
+        span,
+        format!("unknown key `{key}` in {context}"),
+        "unknown key",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0202`]: a value of the wrong type.
@@ -78,28 +113,60 @@ pub(crate) fn wrong_type(what: &str, expected: &str, found: &str, span: Span) ->
 
 /// [`Code::H0203`]: a required key is missing from a mapping.
 pub(crate) fn missing_key(key: &str, context: &str, span: Span, example: &str) -> Diagnostic {
-    Diagnostic::new(Code::H0203, span, format!("missing required key `{key}` in {context}"), format!("`{key}` is missing here"))
-        .with_help(format!("add `{example}`"))
+    Diagnostic::new(
+        Code::H0203,
+        span,
+        format!("missing required key `{key}` in {context}"),
+        format!("`{key}` is missing here"),
+    )
+    .with_help(format!("add `{example}`"))
 }
 
 /// [`Code::H0204`]: a language version other than 1.
 pub(crate) fn unsupported_version(found: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0204, span, format!("unsupported Heliosfile version `{found}`"), "only version 1 exists")
-        .with_help("`version` is the Heliosfile language version, not your app's: write `version: 1`")
+    Diagnostic::new(
+        Code::H0204,
+        span,
+        format!("unsupported Heliosfile version `{found}`"),
+        "only version 1 exists",
+    )
+    .with_help("`version` is the Heliosfile language version, not your app's: write `version: 1`")
 }
 
 /// [`Code::H0205`]: a value outside a fixed set.
-pub(crate) fn unknown_value(what: &str, found: &str, allowed: &[&str], span: Span, suggestion: Option<&str>) -> Diagnostic {
-    let allowed = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+pub(crate) fn unknown_value(
+    what: &str,
+    found: &str,
+    allowed: &[&str],
+    span: Span,
+    suggestion: Option<&str>,
+) -> Diagnostic {
+    let allowed = allowed
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let help = match suggestion {
         Some(s) => format!("did you mean `{s}`? allowed: {allowed}"),
         None => format!("allowed: {allowed}"),
     };
-    Diagnostic::new(Code::H0205, span, format!("unknown {what} `{found}`"), format!("not a known {what}")).with_help(help)
+    Diagnostic::new(
+        Code::H0205,
+        span,
+        format!("unknown {what} `{found}`"),
+        format!("not a known {what}"),
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0206`]: two exclusive keys are both present.
-pub(crate) fn conflicting_keys(first: &str, second: &str, context: &str, span: Span, first_span: Span) -> Diagnostic {
+pub(crate) fn conflicting_keys(
+    first: &str,
+    second: &str,
+    context: &str,
+    span: Span,
+    first_span: Span,
+) -> Diagnostic {
     Diagnostic::new(
         Code::H0206,
         span,
@@ -112,20 +179,39 @@ pub(crate) fn conflicting_keys(first: &str, second: &str, context: &str, span: S
 
 /// [`Code::H0207`]: an empty value that must have content.
 pub(crate) fn empty_value(what: &str, span: Span, help: &str) -> Diagnostic {
-    Diagnostic::new(Code::H0207, span, format!("{what} is empty"), "empty").with_help(help.to_string())
+    Diagnostic::new(Code::H0207, span, format!("{what} is empty"), "empty")
+        .with_help(help.to_string())
 }
 
 /// [`Code::H0301`]: not a DNS-1123 label (or not a valid variable name).
-pub(crate) fn invalid_name(what: &str, name: &str, rule: &str, span: Span, suggestion: Option<String>) -> Diagnostic {
+pub(crate) fn invalid_name(
+    what: &str,
+    name: &str,
+    rule: &str,
+    span: Span,
+    suggestion: Option<String>,
+) -> Diagnostic {
     let help = match suggestion {
         Some(s) => format!("{rule}; try `{s}`"),
         None => rule.to_string(),
     };
-    Diagnostic::new(Code::H0301, span, format!("invalid {what} `{name}`"), "invalid name").with_help(help)
+    Diagnostic::new(
+        Code::H0301,
+        span,
+        format!("invalid {what} `{name}`"),
+        "invalid name",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0302`]: a name used twice.
-pub(crate) fn duplicate_name(name: &str, what: &str, span: Span, first: Span, first_what: &str) -> Diagnostic {
+pub(crate) fn duplicate_name(
+    name: &str,
+    what: &str,
+    span: Span,
+    first: Span,
+    first_what: &str,
+) -> Diagnostic {
     Diagnostic::new(
         Code::H0302,
         span,
@@ -138,30 +224,57 @@ pub(crate) fn duplicate_name(name: &str, what: &str, span: Span, first: Span, fi
 
 /// [`Code::H0302`], for a secret listed twice.
 pub(crate) fn duplicate_secret(name: &str, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0302, span, format!("secret `{name}` is listed twice"), "listed again here")
-        .with_secondary(first, "first listed here")
-        .with_help("remove the second entry")
+    Diagnostic::new(
+        Code::H0302,
+        span,
+        format!("secret `{name}` is listed twice"),
+        "listed again here",
+    )
+    .with_secondary(first, "first listed here")
+    .with_help("remove the second entry")
 }
 
 /// [`Code::H0401`]: a port outside 1..=65535.
 pub(crate) fn port_out_of_range(key: &str, value: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0401, span, format!("`{key}` {value} is not a valid port"), "must be 1..=65535")
-        .with_help("ports are 1 to 65535")
+    Diagnostic::new(
+        Code::H0401,
+        span,
+        format!("`{key}` {value} is not a valid port"),
+        "must be 1..=65535",
+    )
+    .with_help("ports are 1 to 65535")
 }
 
 /// [`Code::H0402`]: a port listed twice in one service.
 pub(crate) fn duplicate_port(port: u16, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0402, span, format!("port {port} is listed twice"), "listed again here")
-        .with_secondary(first, "first listed here")
-        .with_help("`http_port` is already exposed; list other ports only once in `ports`")
+    Diagnostic::new(
+        Code::H0402,
+        span,
+        format!("port {port} is listed twice"),
+        "listed again here",
+    )
+    .with_secondary(first, "first listed here")
+    .with_help("`http_port` is already exposed; list other ports only once in `ports`")
 }
 
 /// [`Code::H0403`]: a health check on a port the service does not have.
-pub(crate) fn healthcheck_port_not_declared(port: u16, service: &str, declared: &[u16], span: Span) -> Diagnostic {
+pub(crate) fn healthcheck_port_not_declared(
+    port: u16,
+    service: &str,
+    declared: &[u16],
+    span: Span,
+) -> Diagnostic {
     let declared_text = if declared.is_empty() {
         "it declares no port".to_string()
     } else {
-        format!("its ports are {}", declared.iter().map(u16::to_string).collect::<Vec<_>>().join(", "))
+        format!(
+            "its ports are {}",
+            declared
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     Diagnostic::new(
         Code::H0403,
@@ -169,7 +282,9 @@ pub(crate) fn healthcheck_port_not_declared(port: u16, service: &str, declared: 
         format!("health check port {port} is not a port of service `{service}`"),
         "not among the service's ports",
     )
-    .with_help(format!("{declared_text}; probe one of them or add {port} to `ports`"))
+    .with_help(format!(
+        "{declared_text}; probe one of them or add {port} to `ports`"
+    ))
 }
 
 /// [`Code::H0404`]: an HTTP health check with nothing to probe.
@@ -201,7 +316,13 @@ pub(crate) fn invalid_domain(domain: &str, span: Span) -> Diagnostic {
 }
 
 /// [`Code::H0407`]: one domain routed to two services.
-pub(crate) fn duplicate_domain(domain: &str, service: &str, span: Span, first_service: &str, first: Span) -> Diagnostic {
+pub(crate) fn duplicate_domain(
+    domain: &str,
+    service: &str,
+    span: Span,
+    first_service: &str,
+    first: Span,
+) -> Diagnostic {
     Diagnostic::new(
         Code::H0407,
         span,
@@ -213,14 +334,26 @@ pub(crate) fn duplicate_domain(domain: &str, service: &str, span: Span, first_se
 }
 
 /// [`Code::H0501`]: a size that is not a number or a Kubernetes quantity.
-pub(crate) fn invalid_size(key: &str, found: &str, bare_unit: &str, span: Span, suggestion: Option<String>) -> Diagnostic {
+pub(crate) fn invalid_size(
+    key: &str,
+    found: &str,
+    bare_unit: &str,
+    span: Span,
+    suggestion: Option<String>,
+) -> Diagnostic {
     let mut help = format!(
         "a bare number means {bare_unit}; a string is a quantity with one of the suffixes Ki, Mi, Gi, Ti (binary) or k, M, G, T (decimal)"
     );
     if let Some(s) = suggestion {
         help = format!("did you mean `{s}`? {help}");
     }
-    Diagnostic::new(Code::H0501, span, format!("invalid {key} `{found}`"), "not a size").with_help(help)
+    Diagnostic::new(
+        Code::H0501,
+        span,
+        format!("invalid {key} `{found}`"),
+        "not a size",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0502`]: a duration that cannot be read.
@@ -237,50 +370,96 @@ pub(crate) fn invalid_cpu(found: &str, span: Span) -> Diagnostic {
 
 /// [`Code::H0504`]: a number outside its key's range.
 pub(crate) fn value_out_of_range(key: &str, found: &str, range: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0504, span, format!("`{key}` {found} is out of range"), format!("must be {range}"))
-        .with_help(format!("`{key}` must be {range}"))
+    Diagnostic::new(
+        Code::H0504,
+        span,
+        format!("`{key}` {found} is out of range"),
+        format!("must be {range}"),
+    )
+    .with_help(format!("`{key}` must be {range}"))
 }
 
 /// [`Code::H0505`]: a command string that cannot be split into words.
 pub(crate) fn invalid_command(reason: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0505, span, format!("command cannot be split into words: {reason}"), "cannot split")
-        .with_help("close the quote, or write the command as a list: `[\"npm\", \"start\"]`")
+    Diagnostic::new(
+        Code::H0505,
+        span,
+        format!("command cannot be split into words: {reason}"),
+        "cannot split",
+    )
+    .with_help("close the quote, or write the command as a list: `[\"npm\", \"start\"]`")
 }
 
 /// [`Code::H0601`]: a build path that is absolute or leaves the repo.
 pub(crate) fn path_outside_repo(key: &str, path: &str, absolute: bool, span: Span) -> Diagnostic {
     let (message, label) = if absolute {
-        (format!("`{key}` path `{path}` is absolute"), "absolute path")
+        (
+            format!("`{key}` path `{path}` is absolute"),
+            "absolute path",
+        )
     } else {
-        (format!("`{key}` path `{path}` climbs out of the repository"), "leaves the repository")
+        (
+            format!("`{key}` path `{path}` climbs out of the repository"),
+            "leaves the repository",
+        )
     };
-    Diagnostic::new(Code::H0601, span, message, label)
-        .with_help("paths are relative to the Heliosfile's folder and must stay inside the repository")
+    Diagnostic::new(Code::H0601, span, message, label).with_help(
+        "paths are relative to the Heliosfile's folder and must stay inside the repository",
+    )
 }
 
 /// [`Code::H0602`]: an explicit image without a pinned tag.
 pub(crate) fn floating_image_tag(image: &str, span: Span, latest: bool) -> Diagnostic {
-    let label = if latest { "the tag `latest` moves" } else { "no tag means `latest`" };
-    Diagnostic::new(Code::H0602, span, format!("image `{image}` is not pinned to a version"), label)
-        .with_help("pin a version tag or a digest so that every deploy of this commit runs the same image")
+    let label = if latest {
+        "the tag `latest` moves"
+    } else {
+        "no tag means `latest`"
+    };
+    Diagnostic::new(
+        Code::H0602,
+        span,
+        format!("image `{image}` is not pinned to a version"),
+        label,
+    )
+    .with_help(
+        "pin a version tag or a digest so that every deploy of this commit runs the same image",
+    )
 }
 
 /// [`Code::H0701`]: a reference to something that does not exist.
 pub(crate) fn unknown_reference(root: &str, span: Span, suggestion: Option<&str>) -> Diagnostic {
-    let help = did_you_mean(suggestion)
-        .unwrap_or_else(|| "a reference starts with a service, a database, `secret` or `app`".to_string());
-    Diagnostic::new(Code::H0701, span, format!("unknown reference `{root}`"), "no service, database or root with this name")
-        .with_help(help)
+    let help = did_you_mean(suggestion).unwrap_or_else(|| {
+        "a reference starts with a service, a database, `secret` or `app`".to_string()
+    });
+    Diagnostic::new(
+        Code::H0701,
+        span,
+        format!("unknown reference `{root}`"),
+        "no service, database or root with this name",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0702`]: a reference to a field the target lacks.
-pub(crate) fn unknown_reference_field(target: &str, field: &str, fields: &[&str], span: Span, suggestion: Option<&str>) -> Diagnostic {
+pub(crate) fn unknown_reference_field(
+    target: &str,
+    field: &str,
+    fields: &[&str],
+    span: Span,
+    suggestion: Option<&str>,
+) -> Diagnostic {
     let known = fields.join(", ");
     let help = match suggestion {
         Some(s) => format!("did you mean `{s}`? {target} has: {known}"),
         None => format!("{target} has: {known}"),
     };
-    Diagnostic::new(Code::H0702, span, format!("{target} has no field `{field}`"), "unknown field").with_help(help)
+    Diagnostic::new(
+        Code::H0702,
+        span,
+        format!("{target} has no field `{field}`"),
+        "unknown field",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0702`], for `PORT`/`URL` of a service that has no port.
@@ -291,7 +470,9 @@ pub(crate) fn reference_to_portless_service(service: &str, field: &str, span: Sp
         format!("service `{service}` has no port, so it has no `{field}`"),
         "no port to refer to",
     )
-    .with_help(format!("give `{service}` an `http_port` or `ports`, or refer to `{service}.HOST`"))
+    .with_help(format!(
+        "give `{service}` an `http_port` or `ports`, or refer to `{service}.HOST`"
+    ))
 }
 
 /// [`Code::H0703`]: `${secret.X}` with X not under `secrets:`.
@@ -300,24 +481,45 @@ pub(crate) fn undeclared_secret(name: &str, span: Span, suggestion: Option<&str>
         Some(s) => format!("did you mean `{s}`? otherwise add `{name}` to `secrets:`"),
         None => format!("add `{name}` to the top-level `secrets:` list"),
     };
-    Diagnostic::new(Code::H0703, span, format!("secret `{name}` is not declared"), "not listed under `secrets:`")
-        .with_help(help)
+    Diagnostic::new(
+        Code::H0703,
+        span,
+        format!("secret `{name}` is not declared"),
+        "not listed under `secrets:`",
+    )
+    .with_help(help)
 }
 
 /// [`Code::H0704`]: a `${` that is not a well-formed reference.
 pub(crate) fn malformed_reference(reason: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0704, span, format!("malformed reference: {reason}"), "here")
-        .with_help("references look like `${postgres.URL}`; write `$${` for a literal `${`")
+    Diagnostic::new(
+        Code::H0704,
+        span,
+        format!("malformed reference: {reason}"),
+        "here",
+    )
+    .with_help("references look like `${postgres.URL}`; write `$${` for a literal `${`")
 }
 
 /// [`Code::H0705`]: a declared secret nothing uses.
 pub(crate) fn unused_secret(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(Code::H0705, span, format!("secret `{name}` is never used"), "declared but unused")
-        .with_help(format!("use it as `${{secret.{name}}}` or remove it from `secrets:`"))
+    Diagnostic::new(
+        Code::H0705,
+        span,
+        format!("secret `{name}` is never used"),
+        "declared but unused",
+    )
+    .with_help(format!(
+        "use it as `${{secret.{name}}}` or remove it from `secrets:`"
+    ))
 }
 
 /// [`Code::H0801`]: a dependency cycle.
-pub(crate) fn dependency_cycle(cycle: &[String], span: Span, others: &[(Span, String)]) -> Diagnostic {
+pub(crate) fn dependency_cycle(
+    cycle: &[String],
+    span: Span,
+    others: &[(Span, String)],
+) -> Diagnostic {
     let mut diagnostic = Diagnostic::new(
         Code::H0801,
         span,
@@ -332,10 +534,20 @@ pub(crate) fn dependency_cycle(cycle: &[String], span: Span, others: &[(Span, St
 }
 
 /// [`Code::H0802`]: `depends_on` names nothing known (or the service itself).
-pub(crate) fn unknown_dependency(name: &str, service: &str, span: Span, suggestion: Option<&str>) -> Diagnostic {
+pub(crate) fn unknown_dependency(
+    name: &str,
+    service: &str,
+    span: Span,
+    suggestion: Option<&str>,
+) -> Diagnostic {
     if name == service {
-        return Diagnostic::new(Code::H0802, span, format!("service `{service}` depends on itself"), "itself")
-            .with_help("remove this entry");
+        return Diagnostic::new(
+            Code::H0802,
+            span,
+            format!("service `{service}` depends on itself"),
+            "itself",
+        )
+        .with_help("remove this entry");
     }
     Diagnostic::new(
         Code::H0802,

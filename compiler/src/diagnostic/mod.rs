@@ -42,7 +42,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic with `code`'s severity and a primary label on `span`.
-    pub(crate) fn new(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             severity: code.severity(),

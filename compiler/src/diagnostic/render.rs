@@ -3,7 +3,10 @@
 
 use super::{Diagnostic, Severity};
 use crate::span::{Span, line_column};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteSpanContents, SourceCode, SpanContents};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteSpanContents, SourceCode,
+    SpanContents,
+};
 use std::fmt;
 
 /// How to render a diagnostic for people.
@@ -92,7 +95,9 @@ struct NamedText<'a> {
 
 impl fmt::Debug for NamedText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NamedText").field("name", &self.name).finish()
+        f.debug_struct("NamedText")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -103,7 +108,9 @@ impl SourceCode for NamedText<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'s> + 's>, miette::MietteError> {
-        let contents = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        let contents = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.to_string(),
             contents.data(),

@@ -1,0 +1,140 @@
+//! Every fixture under `fixtures/` is checked and its result snapshotted
+//! under `snapshots/`: the checked IR for `valid/`, the rendered diagnostics
+//! (plain, 100 columns) for `invalid/`.
+//!
+//! An invalid fixture's file name starts with the code it must produce,
+//! e.g. `H0201-unknown-key.yml`; a test checks that every code has one.
+
+use heliosc::Code;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The fixture files in `fixtures/<kind>/`, sorted. A fixture is a file; a
+/// folder holds a fixture app whose Heliosfile sits inside it.
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let folder = repo_root().join("fixtures").join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", folder.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn settings(kind: &str) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(repo_root().join("snapshots").join(kind));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings
+}
+
+#[test]
+fn valid_fixtures_check_cleanly() {
+    let files = fixtures("valid");
+    assert!(
+        files.len() >= 8,
+        "at least 8 valid fixtures, found {}",
+        files.len()
+    );
+    for path in files {
+        let name = name_of(&path);
+        let text = read(&path);
+        let checked = heliosc::check(&format!("fixtures/valid/{name}"), &text);
+        assert!(
+            !checked.has_errors(),
+            "{name} has errors:\n{}",
+            checked.render(&text)
+        );
+        let app = checked.app.as_ref().expect("an app when there is no error");
+        let mut snapshot = serde_json::to_string_pretty(app).expect("the IR serializes");
+        if !checked.diagnostics.is_empty() {
+            snapshot.push_str("\n\n--- warnings ---\n");
+            snapshot.push_str(&checked.render(&text));
+        }
+        settings("valid").bind(|| insta::assert_snapshot!(name, snapshot));
+    }
+}
+
+#[test]
+fn invalid_fixtures_report_their_code() {
+    let files = fixtures("invalid");
+    assert!(
+        files.len() >= 30,
+        "at least 30 invalid fixtures, found {}",
+        files.len()
+    );
+    for path in files {
+        let name = name_of(&path);
+        let text = read(&path);
+        let checked = heliosc::check(&format!("fixtures/invalid/{name}"), &text);
+        assert!(
+            checked.has_errors() || name.contains("warning"),
+            "{name} has no error"
+        );
+        assert!(checked.app.is_none() || !checked.has_errors());
+        let expected = name.split(['-', '.']).next().and_then(Code::parse);
+        let expected = expected
+            .unwrap_or_else(|| panic!("{name} must start with the code it shows, e.g. H0201-"));
+        assert!(
+            checked.diagnostics.iter().any(|d| d.code == expected),
+            "{name} does not report {expected}:\n{}",
+            checked.render(&text)
+        );
+        for diagnostic in &checked.diagnostics {
+            let span = diagnostic.primary_span();
+            assert!(
+                span.end <= text.len() && span.start <= span.end,
+                "{name}: span {span:?} out of range"
+            );
+        }
+        settings("invalid").bind(|| insta::assert_snapshot!(name, checked.render(&text)));
+    }
+}
+
+#[test]
+fn every_code_has_an_invalid_fixture() {
+    let shown: BTreeSet<String> = fixtures("invalid")
+        .iter()
+        .filter_map(|path| name_of(path).split(['-', '.']).next().map(str::to_string))
+        .collect();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !shown.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a fixture in fixtures/invalid: {missing:?}"
+    );
+}
+
+#[test]
+fn checking_is_deterministic() {
+    for path in fixtures("valid").into_iter().chain(fixtures("invalid")) {
+        let text = read(&path);
+        let first = heliosc::check("f", &text);
+        let second = heliosc::check("f", &text);
+        assert_eq!(first.render(&text), second.render(&text));
+        assert_eq!(
+            serde_json::to_string(&first.app).expect("serializes"),
+            serde_json::to_string(&second.app).expect("serializes")
+        );
+    }
+}
