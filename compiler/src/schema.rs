@@ -230,14 +230,46 @@ enum DatabaseType {
 /// The JSON Schema of the Heliosfile, pretty-printed with a final newline:
 /// exactly the bytes of `schema/heliosfile.schema.json`.
 pub fn json_schema() -> String {
-    let mut schema = schemars::schema_for!(Heliosfile);
-    schema.insert(
-        "$id".into(),
-        "https://helios.dev/schema/heliosfile.schema.json".into(),
-    );
+    let mut schema = schemars::schema_for!(Heliosfile).to_value();
+    // Optional keys may be left out but not set to null: the checker
+    // rejects `key: ~`, so the schema must not allow it either.
+    remove_null(&mut schema);
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("$id".into(), "https://helios.dev/schema/heliosfile.schema.json".into());
+    }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Removes the `null` alternative schemars adds for `Option` fields.
+fn remove_null(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::Array(types)) = object.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [single] = types.as_slice() {
+                    let single = single.clone();
+                    object.insert("type".into(), single);
+                }
+            }
+            if let Some(Value::Array(alternatives)) = object.get_mut("anyOf") {
+                alternatives.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+                if let [single] = alternatives.as_slice()
+                    && let Some(inner) = single.as_object().cloned()
+                {
+                    object.remove("anyOf");
+                    for (key, value) in inner {
+                        object.entry(key).or_insert(value);
+                    }
+                }
+            }
+            object.values_mut().for_each(remove_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(remove_null),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,150 @@
+//! The `heliosc` binary end to end: exit codes, output formats, folder
+//! search. Human output is snapshotted under `snapshots/cli`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VALID: &str = "name: shop\nversion: 1\nservices:\n  web:\n    image: nginx:1.27\n    http_port: 80\n";
+const INVALID: &str = "name: shop\nversion: 1\nservices:\n  web:\n    image: nginx:1.27\n    http_port: 80\n    replica: 2\n    env:\n      DATABASE_URL: ${postgress.URL}\n";
+
+fn heliosc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heliosc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run heliosc")
+}
+
+/// A fresh folder under the target dir, named after the test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn write(dir: &Path, relative: &str, text: &str) {
+    let path = dir.join(relative);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create folder");
+    std::fs::write(path, text).expect("write file");
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots/cli"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings
+}
+
+#[test]
+fn check_valid_file_exits_zero() {
+    let dir = scratch("valid");
+    write(&dir, "Heliosfile.yml", VALID);
+    let output = heliosc(&["check", "Heliosfile.yml"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "checked 1 file: 0 error(s), 0 warning(s)\n");
+}
+
+#[test]
+fn check_invalid_file_exits_one_with_every_error() {
+    let dir = scratch("invalid");
+    write(&dir, "Heliosfile.yml", INVALID);
+    let output = heliosc(&["check", "Heliosfile.yml"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    settings().bind(|| insta::assert_snapshot!("check_invalid_human", stderr(&output)));
+}
+
+#[test]
+fn json_message_format_is_one_object_per_line() {
+    let dir = scratch("json");
+    write(&dir, "Heliosfile.yml", INVALID);
+    let output = heliosc(&["check", "--message-format", "json", "Heliosfile.yml"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let reference = &lines[1];
+    assert_eq!(reference["file"], "Heliosfile.yml");
+    assert_eq!(reference["code"], "H0701");
+    assert_eq!(reference["severity"], "error");
+    assert_eq!(reference["line"], 9);
+    assert_eq!(reference["column"], 21);
+    let (start, end) = (reference["span"]["start"].as_u64().unwrap_or(0), reference["span"]["end"].as_u64().unwrap_or(0));
+    assert_eq!(&INVALID[start as usize..end as usize], "${postgress.URL}");
+    assert_eq!(reference["help"], "a reference starts with a service, a database, `secret` or `app`");
+    assert_eq!(lines[0]["code"], "H0201");
+    assert!(stderr(&output).is_empty(), "JSON mode prints no human summary");
+}
+
+#[test]
+fn folder_is_searched_for_heliosfiles_in_sorted_order() {
+    let dir = scratch("folder");
+    write(&dir, "apps/b/Heliosfile", INVALID);
+    write(&dir, "apps/a/Heliosfile.yaml", VALID);
+    write(&dir, "apps/a/notes.yml", "not: a heliosfile\n");
+    write(&dir, "node_modules/x/Heliosfile.yml", "this: is skipped\n");
+    let output = heliosc(&["check", "--message-format", "json", "apps"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let files: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON")["file"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(files.iter().all(|f| f.ends_with("apps/b/Heliosfile")), "{files:?}");
+    let human = heliosc(&["check", "."], &dir);
+    assert!(stderr(&human).ends_with("checked 2 files: 2 error(s), 0 warning(s)\n"), "{}", stderr(&human));
+}
+
+#[test]
+fn io_and_usage_errors_exit_two() {
+    let dir = scratch("io");
+    let missing = heliosc(&["check", "nope.yml"], &dir);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read `nope.yml`"), "{}", stderr(&missing));
+    let empty_folder = heliosc(&["check", "."], &dir);
+    assert_eq!(empty_folder.status.code(), Some(2));
+    assert!(stderr(&empty_folder).contains("no Heliosfile found"));
+    let usage = heliosc(&["check", "--message-format", "xml"], &dir);
+    assert_eq!(usage.status.code(), Some(2));
+    write(&dir, "binary/Heliosfile", "");
+    std::fs::write(dir.join("binary/Heliosfile"), [0xff, 0xfe, 0x00]).expect("write");
+    let binary = heliosc(&["check", "binary/Heliosfile"], &dir);
+    assert_eq!(binary.status.code(), Some(2));
+    assert!(stderr(&binary).contains("not UTF-8"));
+}
+
+#[test]
+fn explain_prints_the_code_documentation() {
+    let dir = scratch("explain");
+    let output = heliosc(&["explain", "H0103"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    settings().bind(|| insta::assert_snapshot!("explain_H0103", stdout(&output)));
+    let by_name = heliosc(&["explain", "duplicate-key"], &dir);
+    assert_eq!(stdout(&by_name), stdout(&output));
+    let list = heliosc(&["explain"], &dir);
+    assert_eq!(stdout(&list).lines().count(), heliosc::Code::ALL.len());
+    let unknown = heliosc(&["explain", "H9999"], &dir);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let dir = scratch("schema");
+    let output = heliosc(&["schema"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    let checked_in = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/heliosfile.schema.json"))
+        .expect("the checked-in schema");
+    assert_eq!(stdout(&output), checked_in);
+}
