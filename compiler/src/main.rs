@@ -103,8 +103,9 @@ fn check(paths: &[PathBuf], format: MessageFormat, color: ColorChoice) -> Result
                 Severity::Warning => warnings += 1,
             }
             let written = match format {
-                MessageFormat::Human => stderr
-                    .write_all(diagnostic::render(d, &display, &text, render_options).as_bytes()),
+                MessageFormat::Human => {
+                    writeln!(stderr, "{}", diagnostic::render(d, &display, &text, render_options))
+                }
                 MessageFormat::Json => {
                     writeln!(stdout, "{}", diagnostic::to_json(d, &display, &text))
                 }
