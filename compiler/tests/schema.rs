@@ -1,6 +1,6 @@
 //! The checked-in JSON Schema is current, and it accepts every valid fixture.
 //!
-//! Regenerate it with `HELIOS_UPDATE_SCHEMA=1 cargo test -p heliosc --test schema`
+//! Regenerate it with `HELIOS_REGENERATE=1 cargo test -p heliosc --test schema`
 //! (or `heliosc schema > schema/heliosfile.schema.json`).
 
 use std::path::{Path, PathBuf};
@@ -14,14 +14,14 @@ fn repo_root() -> PathBuf {
 fn checked_in_schema_is_current() {
     let path = repo_root().join("schema/heliosfile.schema.json");
     let generated = heliosc::schema::json_schema();
-    if std::env::var_os("HELIOS_UPDATE_SCHEMA").is_some() {
+    if std::env::var_os("HELIOS_REGENERATE").is_some() {
         std::fs::write(&path, &generated).expect("write the schema");
         return;
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "schema/heliosfile.schema.json is stale: run `HELIOS_UPDATE_SCHEMA=1 cargo test -p heliosc --test schema` and commit it"
+        "schema/heliosfile.schema.json is stale: run `HELIOS_REGENERATE=1 cargo test -p heliosc --test schema` and commit it"
     );
 }
 
