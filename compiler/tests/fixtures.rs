@@ -5,6 +5,8 @@
 //! An invalid fixture's file name starts with the code it must produce,
 //! e.g. `H0201-unknown-key.yml`; a test checks that every code has one.
 
+#![allow(clippy::panic)] // Test helpers fail loudly by design.
+
 use heliosc::Code;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -167,7 +167,7 @@ impl Checker<'_> {
     pub(crate) fn cpu(&mut self, node: &Node) -> Option<u64> {
         let cores_to_millis = |cores: f64| {
             let millis = (cores * 1000.0).round();
-            (cores.is_finite() && millis >= 1.0 && millis < 1e12).then_some(millis as u64)
+            (cores.is_finite() && (1.0..1e12).contains(&millis)).then_some(millis as u64)
         };
         let millis = match &node.value {
             Value::Int(n) => cores_to_millis(*n as f64),
