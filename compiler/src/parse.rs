@@ -169,6 +169,11 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
     {
         message = after;
     }
+    // Our renderer shows the place; drop the parser's own "at line N, column M".
+    let message = match message.find(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
     message.trim().to_string()
 }
 

@@ -67,11 +67,13 @@ pub(crate) fn input_too_large(text: &str, limit: usize) -> Diagnostic {
 
 /// [`Code::H0105`]: alias expansion, nesting or node count over the bound.
 pub(crate) fn yaml_resource_limit(span: Span, parser_message: &str) -> Diagnostic {
+    // The parser's detail after the first `:` is internal counters.
+    let limit = parser_message.split(':').next().unwrap_or(parser_message).trim();
     Diagnostic::new(
         Code::H0105,
         span,
-        "YAML expands beyond the parser's limits",
-        format!("stopped here: {parser_message}"),
+        format!("YAML expands beyond the parser's limits ({limit})"),
+        "expansion stopped here",
     )
     .with_help("aliases that multiply (a \"billion laughs\") or very deep nesting are refused; write the values out")
 }
