@@ -31,6 +31,35 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Check Heliosfiles and write what runs them, all or nothing.
+    ///
+    /// PATH is a Heliosfile (its output goes to DIR) or a folder searched for
+    /// Heliosfiles (each app's output goes to DIR/<app>/). Nothing is written
+    /// unless every app builds. Exit status as for `check`.
+    Build {
+        /// A Heliosfile or a folder of apps (default: the current folder).
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+        /// The target; default: each Heliosfile's `target:` (else compose).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        /// Where to write the output.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The image of one service, overriding the Heliosfile: `--image web=registry.example.com/shop:1.4.2`.
+        #[arg(long = "image", value_name = "SERVICE=REF", value_parser = parse_image)]
+        images: Vec<(String, String)>,
+        /// Tag of the image built from this repo: services without `image:`
+        /// run `<image>:<TAG>`, `<image>` being the top-level repository.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+        /// How diagnostics are printed.
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
+        /// When to use colour in human output (`NO_COLOR` is honoured).
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
     /// Print the JSON Schema of the Heliosfile.
     Schema,
     /// Print the long explanation of a diagnostic code, e.g. `heliosc explain H0201`.
@@ -59,4 +88,26 @@ pub(crate) enum ColorChoice {
     Always,
     /// Never.
     Never,
+}
+
+/// A lowering target, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetArg {
+    /// Docker Compose: `compose.yaml` and `.env.example`.
+    Compose,
+    /// Kubernetes manifests.
+    Kubernetes,
+}
+
+fn parse_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((service, image))
+            if !service.is_empty() && !image.is_empty() && !image.contains(char::is_whitespace) =>
+        {
+            Ok((service.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "expected SERVICE=IMAGE, e.g. web=registry.example.com/shop:1.4.2, got `{text}`"
+        )),
+    }
 }

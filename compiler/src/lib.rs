@@ -33,6 +33,7 @@
 mod check;
 pub mod diagnostic;
 pub mod ir;
+pub mod lower;
 pub mod parse;
 pub mod schema;
 pub mod span;
@@ -40,6 +41,7 @@ mod suggest;
 
 pub use check::CheckOptions;
 pub use diagnostic::{Code, Diagnostic, Severity};
+pub use lower::{LowerOptions, OutputFile};
 
 /// The compiler's version, as recorded in outputs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -64,11 +66,7 @@ impl Checked {
     /// All diagnostics rendered for people, plain (no colour, 100 columns).
     /// `text` must be the text that was checked.
     pub fn render(&self, text: &str) -> String {
-        self.diagnostics
-            .iter()
-            .map(|d| diagnostic::render(d, &self.path, text, diagnostic::RenderOptions::default()))
-            .collect::<Vec<_>>()
-            .join("\n")
+        render_all(&self.diagnostics, &self.path, text)
     }
 }
 
@@ -106,4 +104,107 @@ pub fn check_with(path: &str, text: &str, options: &CheckOptions) -> Checked {
         app,
         diagnostics,
     }
+}
+
+/// Options for [`build`].
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The target; `None` means the Heliosfile's `target:` (default compose).
+    pub target: Option<ir::Target>,
+    /// Options for checking.
+    pub check: CheckOptions,
+    /// Options for lowering.
+    pub lower: LowerOptions,
+}
+
+/// The result of building one Heliosfile.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The file's path, as given.
+    pub path: String,
+    /// The checked app, when checking found no error.
+    pub app: Option<ir::App>,
+    /// The target built for, once known.
+    pub target: Option<ir::Target>,
+    /// The output files, present exactly when there is no error.
+    pub files: Vec<OutputFile>,
+    /// Every error and warning, from checking and lowering.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Built {
+    /// Whether any diagnostic is an error (then `files` is empty).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// All diagnostics rendered plain; `text` is the text that was built.
+    pub fn render(&self, text: &str) -> String {
+        render_all(&self.diagnostics, &self.path, text)
+    }
+}
+
+/// An error that is not about the input: the target cannot be built by this
+/// version of the compiler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsupportedTarget(pub ir::Target);
+
+impl std::fmt::Display for UnsupportedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "heliosc {VERSION} cannot lower to `{}` yet",
+            self.0.as_str()
+        )
+    }
+}
+
+impl std::error::Error for UnsupportedTarget {}
+
+/// Checks one Heliosfile and lowers it to its target's files.
+///
+/// ```
+/// let text = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27, http_port: 80 }\n";
+/// let built = heliosc::build("Heliosfile", text, &heliosc::BuildOptions::default()).expect("a supported target");
+/// assert!(!built.has_errors());
+/// let compose = &built.files[0];
+/// assert_eq!(compose.path, "compose.yaml");
+/// assert!(compose.contents.contains("image: nginx:1.27"));
+/// ```
+pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, UnsupportedTarget> {
+    let checked = check_with(path, text, &options.check);
+    let target = checked
+        .app
+        .as_ref()
+        .map(|app| options.target.unwrap_or(app.target));
+    let mut built = Built {
+        path: checked.path,
+        app: checked.app,
+        target,
+        files: Vec::new(),
+        diagnostics: checked.diagnostics,
+    };
+    let Some(app) = &built.app else {
+        return Ok(built);
+    };
+    let lowered = match target.unwrap_or(app.target) {
+        ir::Target::Compose => lower::compose::lower(app, &options.lower),
+        other => return Err(UnsupportedTarget(other)),
+    };
+    match lowered {
+        Ok(files) => built.files = files,
+        Err(mut diagnostics) => {
+            built.diagnostics.append(&mut diagnostics);
+            diagnostic::sort(&mut built.diagnostics);
+        }
+    }
+    Ok(built)
+}
+
+fn render_all(diagnostics: &[Diagnostic], path: &str, text: &str) -> String {
+    diagnostics
+        .iter()
+        .map(|d| diagnostic::render(d, path, text, diagnostic::RenderOptions::default()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

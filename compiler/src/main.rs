@@ -3,10 +3,12 @@
 
 mod args;
 
-use args::{Cli, ColorChoice, Command, MessageFormat};
+use args::{Cli, ColorChoice, Command, MessageFormat, TargetArg};
 use clap::Parser;
 use heliosc::diagnostic::{self, RenderOptions};
-use heliosc::{CheckOptions, Code, Severity};
+use heliosc::ir::Target;
+use heliosc::{BuildOptions, CheckOptions, Code, LowerOptions, Severity};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +31,25 @@ fn main() -> ExitCode {
             message_format,
             color,
         } => check(&paths, message_format, color),
+        Command::Build {
+            path,
+            target,
+            out,
+            images,
+            tag,
+            message_format,
+            color,
+        } => build(
+            BuildRequest {
+                path,
+                target,
+                out,
+                images,
+                tag,
+            },
+            message_format,
+            color,
+        ),
         Command::Schema => print_stdout(&heliosc::schema::json_schema()),
         Command::Explain { code } => explain(code.as_deref()),
     };
@@ -73,6 +94,68 @@ fn explain(code: Option<&str>) -> Result<ExitCode, String> {
     }
 }
 
+/// Prints diagnostics and counts them, in the chosen format.
+struct Reporter {
+    format: MessageFormat,
+    render: RenderOptions,
+    errors: usize,
+    warnings: usize,
+}
+
+impl Reporter {
+    fn new(format: MessageFormat, color: ColorChoice) -> Self {
+        Self {
+            format,
+            render: RenderOptions {
+                color: use_color(color),
+                width: terminal_width(),
+            },
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    fn report(
+        &mut self,
+        diagnostics: &[heliosc::Diagnostic],
+        path: &str,
+        text: &str,
+    ) -> Result<(), String> {
+        let mut stdout = std::io::stdout().lock();
+        let mut stderr = std::io::stderr().lock();
+        for d in diagnostics {
+            match d.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+            }
+            let written = match self.format {
+                MessageFormat::Human => {
+                    writeln!(stderr, "{}", diagnostic::render(d, path, text, self.render))
+                }
+                MessageFormat::Json => writeln!(stdout, "{}", diagnostic::to_json(d, path, text)),
+            };
+            written.map_err(|e| format!("cannot write diagnostics: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The closing summary (human format only) and the exit status.
+    fn finish(&self, verb: &str, files: usize) -> ExitCode {
+        if self.format == MessageFormat::Human {
+            let noun = if files == 1 { "file" } else { "files" };
+            eprintln!(
+                "{verb} {files} {noun}: {} error(s), {} warning(s)",
+                self.errors, self.warnings
+            );
+        }
+        if self.errors > 0 {
+            ExitCode::from(EXIT_INPUT)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
 fn check(paths: &[PathBuf], format: MessageFormat, color: ColorChoice) -> Result<ExitCode, String> {
     let roots = if paths.is_empty() {
         vec![PathBuf::from(".")]
@@ -83,13 +166,7 @@ fn check(paths: &[PathBuf], format: MessageFormat, color: ColorChoice) -> Result
     for root in &roots {
         find_heliosfiles(root, &mut files)?;
     }
-    let render_options = RenderOptions {
-        color: use_color(color),
-        width: terminal_width(),
-    };
-    let (mut errors, mut warnings) = (0usize, 0usize);
-    let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr().lock();
+    let mut reporter = Reporter::new(format, color);
     for file in &files {
         let text = read_text(file)?;
         let display = file.display().to_string();
@@ -97,35 +174,154 @@ fn check(paths: &[PathBuf], format: MessageFormat, color: ColorChoice) -> Result
             folder_depth_in_repo: folder_depth_in_repo(file),
         };
         let checked = heliosc::check_with(&display, &text, &options);
-        for d in &checked.diagnostics {
-            match d.severity {
-                Severity::Error => errors += 1,
-                Severity::Warning => warnings += 1,
-            }
-            let written = match format {
-                MessageFormat::Human => {
-                    writeln!(stderr, "{}", diagnostic::render(d, &display, &text, render_options))
-                }
-                MessageFormat::Json => {
-                    writeln!(stdout, "{}", diagnostic::to_json(d, &display, &text))
-                }
+        reporter.report(&checked.diagnostics, &display, &text)?;
+    }
+    Ok(reporter.finish("checked", files.len()))
+}
+
+/// What `heliosc build` was asked to do.
+struct BuildRequest {
+    path: Option<PathBuf>,
+    target: Option<TargetArg>,
+    out: PathBuf,
+    images: Vec<(String, String)>,
+    tag: Option<String>,
+}
+
+fn build(
+    request: BuildRequest,
+    format: MessageFormat,
+    color: ColorChoice,
+) -> Result<ExitCode, String> {
+    let root = request.path.clone().unwrap_or_else(|| PathBuf::from("."));
+    let is_folder = root.is_dir();
+    let mut files = Vec::new();
+    find_heliosfiles(&root, &mut files)?;
+    let out_absolute =
+        std::path::absolute(&request.out).map_err(|e| format!("bad --out path: {e}"))?;
+    let images: BTreeMap<String, String> = request.images.iter().cloned().collect();
+    let target = request.target.map(|t| match t {
+        TargetArg::Compose => Target::Compose,
+        TargetArg::Kubernetes => Target::Kubernetes,
+    });
+
+    let mut reporter = Reporter::new(format, color);
+    // Every app is compiled before anything is written: all or nothing.
+    let mut outputs: Vec<(PathBuf, Vec<heliosc::OutputFile>)> = Vec::new();
+    let mut apps: BTreeMap<String, String> = BTreeMap::new();
+    let mut known_services = BTreeSet::new();
+    for file in &files {
+        let text = read_text(file)?;
+        let display = file.display().to_string();
+        let source_folder = std::path::absolute(file)
+            .map_err(|e| format!("bad path `{display}`: {e}"))?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let options = BuildOptions {
+            target,
+            check: CheckOptions {
+                folder_depth_in_repo: folder_depth_in_repo(file),
+            },
+            lower: LowerOptions {
+                images: images.clone(),
+                tag: request.tag.clone(),
+                source_dir: None,
+            },
+        };
+        // The app's name (and so its output folder) is known only after
+        // checking; build once to learn it, then with the right source_dir.
+        let mut built = heliosc::build(&display, &text, &options).map_err(|e| e.to_string())?;
+        if let Some(app) = &built.app {
+            known_services.extend(app.services.keys().cloned());
+            let app_out = if is_folder {
+                out_absolute.join(&app.name)
+            } else {
+                out_absolute.clone()
             };
-            written.map_err(|e| format!("cannot write diagnostics: {e}"))?;
+            if let Some(first) = apps.insert(app.name.clone(), display.clone()) {
+                return Err(format!(
+                    "`{first}` and `{display}` both define the app `{}`",
+                    app.name
+                ));
+            }
+            let mut options = options.clone();
+            options.lower.source_dir = Some(relative_path(&app_out, &source_folder));
+            built = heliosc::build(&display, &text, &options).map_err(|e| e.to_string())?;
+            outputs.push((app_out, built.files.clone()));
+        }
+        reporter.report(&built.diagnostics, &display, &text)?;
+    }
+    if let Some((service, _)) = images
+        .iter()
+        .find(|(service, _)| !known_services.contains(*service))
+    {
+        return Err(format!(
+            "--image names `{service}`, which is not a service of any app built"
+        ));
+    }
+    if reporter.errors == 0 {
+        write_outputs(&out_absolute, &outputs)?;
+    }
+    Ok(reporter.finish("built", files.len()))
+}
+
+/// Writes every file into a staging folder first, then moves each into
+/// place, so that a failure while writing leaves `out` as it was.
+fn write_outputs(
+    out: &Path,
+    outputs: &[(PathBuf, Vec<heliosc::OutputFile>)],
+) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    let staging = out.join(format!(".heliosc-staging-{}", std::process::id()));
+    let result = stage_and_move(&staging, outputs);
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn stage_and_move(
+    staging: &Path,
+    outputs: &[(PathBuf, Vec<heliosc::OutputFile>)],
+) -> Result<(), String> {
+    let mut moves = Vec::new();
+    for (index, (folder, files)) in outputs.iter().enumerate() {
+        for (file_index, file) in files.iter().enumerate() {
+            let staged = staging.join(format!("{index}-{file_index}"));
+            std::fs::create_dir_all(staging)
+                .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
+            std::fs::write(&staged, &file.contents)
+                .map_err(|e| format!("cannot write `{}`: {e}", staged.display()))?;
+            moves.push((staged, folder.join(&file.path)));
         }
     }
-    if format == MessageFormat::Human {
-        let noun = if files.len() == 1 { "file" } else { "files" };
-        let _ = writeln!(
-            stderr,
-            "checked {} {noun}: {errors} error(s), {warnings} warning(s)",
-            files.len()
-        );
+    for (staged, target) in moves {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        }
+        std::fs::rename(&staged, &target)
+            .map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
     }
-    Ok(if errors > 0 {
-        ExitCode::from(EXIT_INPUT)
+    Ok(())
+}
+
+/// The path from folder `from` to folder `to`, `/`-separated, both absolute.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), from.len() - common).collect();
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    if parts.is_empty() {
+        ".".to_string()
     } else {
-        ExitCode::SUCCESS
-    })
+        parts.join("/")
+    }
 }
 
 /// A file is taken as given; a folder is searched, in sorted order so that

@@ -495,6 +495,25 @@ define_codes! {
     /// ```
     H0602 => "floating-image-tag", Warning;
 
+    /// A service has no image to run.
+    ///
+    /// A service runs its own `image:`, an image given at build time
+    /// (`heliosc build --image web=REF`), or the image built from this repo:
+    /// the top-level `image:` repository with the tag given by `--tag`.
+    /// Neither Compose nor Kubernetes can run a service without one.
+    ///
+    /// Example:
+    ///
+    /// ```yaml
+    /// name: shop
+    /// version: 1
+    /// services:
+    ///   worker: { command: ["npm", "run", "worker"] }
+    /// # fix: `image: registry.example.com/shop` at the top level and
+    /// # `heliosc build --tag 1.4.2`, or `image:` on the service
+    /// ```
+    H0603 => "missing-image", Error;
+
     /// A `${...}` reference names something that does not exist.
     ///
     /// The part before the dot must be a service, a database, `secret` or

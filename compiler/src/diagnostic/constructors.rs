@@ -68,7 +68,11 @@ pub(crate) fn input_too_large(text: &str, limit: usize) -> Diagnostic {
 /// [`Code::H0105`]: alias expansion, nesting or node count over the bound.
 pub(crate) fn yaml_resource_limit(span: Span, parser_message: &str) -> Diagnostic {
     // The parser's detail after the first `:` is internal counters.
-    let limit = parser_message.split(':').next().unwrap_or(parser_message).trim();
+    let limit = parser_message
+        .split(':')
+        .next()
+        .unwrap_or(parser_message)
+        .trim();
     Diagnostic::new(
         Code::H0105,
         span,
@@ -248,15 +252,24 @@ pub(crate) fn port_out_of_range(key: &str, value: &str, span: Span) -> Diagnosti
 }
 
 /// [`Code::H0402`]: a port listed twice in one service.
-pub(crate) fn duplicate_port(port: u16, span: Span, first: Span) -> Diagnostic {
+/// `of_http_port`: the first listing is the service's `http_port`.
+pub(crate) fn duplicate_port(port: u16, span: Span, first: Span, of_http_port: bool) -> Diagnostic {
+    let (first_label, help) = if of_http_port {
+        (
+            "the `http_port`",
+            "`http_port` is already exposed; `ports` lists the other, internal-only ports",
+        )
+    } else {
+        ("first listed here", "list each port once in `ports`")
+    };
     Diagnostic::new(
         Code::H0402,
         span,
         format!("port {port} is listed twice"),
         "listed again here",
     )
-    .with_secondary(first, "first listed here")
-    .with_help("`http_port` is already exposed; list other ports only once in `ports`")
+    .with_secondary(first, first_label)
+    .with_help(help)
 }
 
 /// [`Code::H0403`]: a health check on a port the service does not have.
@@ -317,22 +330,45 @@ pub(crate) fn invalid_domain(domain: &str, span: Span) -> Diagnostic {
         .with_help("write a bare host name such as `shop.example.com`: letters, digits, `-` and dots; no scheme, port or path")
 }
 
-/// [`Code::H0407`]: one domain routed to two services.
+/// [`Code::H0407`]: one domain routed to two services, or listed twice by
+/// one. `first_is_default_host`: the first place is `first_service`'s name,
+/// whose default host `<svc>.<app>.<domain>` the domain repeats.
 pub(crate) fn duplicate_domain(
     domain: &str,
     service: &str,
     span: Span,
     first_service: &str,
     first: Span,
+    first_is_default_host: bool,
 ) -> Diagnostic {
-    Diagnostic::new(
-        Code::H0407,
-        span,
-        format!("domain `{domain}` is routed to both `{first_service}` and `{service}`"),
-        format!("routed to `{service}` here"),
-    )
-    .with_secondary(first, format!("routed to `{first_service}` here"))
-    .with_help("a host can be routed to one service only")
+    let first_label = if first_is_default_host {
+        format!("the default host of `{first_service}`")
+    } else if first_service == service {
+        "first listed here".to_string()
+    } else {
+        format!("routed to `{first_service}` here")
+    };
+    let (message, label, help) = if first_service == service {
+        let message = if first_is_default_host {
+            format!("domain `{domain}` is already the default host of service `{service}`")
+        } else {
+            format!("domain `{domain}` is listed twice for service `{service}`")
+        };
+        (
+            message,
+            "listed again here".to_string(),
+            "remove this entry from `domains`",
+        )
+    } else {
+        (
+            format!("domain `{domain}` is routed to both `{first_service}` and `{service}`"),
+            format!("routed to `{service}` here"),
+            "a host can be routed to one service only",
+        )
+    };
+    Diagnostic::new(Code::H0407, span, message, label)
+        .with_secondary(first, first_label)
+        .with_help(help)
 }
 
 /// [`Code::H0501`]: a size that is not a number or a Kubernetes quantity.
@@ -558,4 +594,24 @@ pub(crate) fn unknown_dependency(
         "no service or database with this name",
     )
     .with_optional_help(did_you_mean(suggestion))
+}
+
+/// [`Code::H0603`]: a service with no image to run.
+pub(crate) fn missing_image(service: &str, span: Span, has_repository: bool) -> Diagnostic {
+    let help = if has_repository {
+        format!(
+            "pass `--tag TAG` to run the image built from this repo, give `{service}` an `image:`, or pass `--image {service}=REF`"
+        )
+    } else {
+        format!(
+            "give `{service}` an `image:`, or set the top-level `image:` repository and pass `--tag TAG`, or pass `--image {service}=REF`"
+        )
+    };
+    Diagnostic::new(
+        Code::H0603,
+        span,
+        format!("service `{service}` has no image"),
+        "no image for this service",
+    )
+    .with_help(help)
 }
