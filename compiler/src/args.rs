@@ -53,6 +53,19 @@ pub(crate) enum Command {
         /// run `<image>:<TAG>`, `<image>` being the top-level repository.
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
+        /// Kubernetes: put every object in this existing namespace and emit
+        /// no Namespace (default: a Namespace named after the app).
+        #[arg(long, value_name = "NAME")]
+        namespace: Option<String>,
+        /// Kubernetes: the `ingressClassName` of every Ingress.
+        #[arg(long, value_name = "CLASS")]
+        ingress_class: Option<String>,
+        /// Kubernetes: the cert-manager ClusterIssuer for TLS (default `letsencrypt`).
+        #[arg(long, value_name = "NAME")]
+        cluster_issuer: Option<String>,
+        /// Kubernetes: one file per object instead of `manifests.yaml`.
+        #[arg(long)]
+        split: bool,
         /// How diagnostics are printed.
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,

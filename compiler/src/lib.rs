@@ -189,7 +189,7 @@ pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, Un
     };
     let lowered = match target.unwrap_or(app.target) {
         ir::Target::Compose => lower::compose::lower(app, &options.lower),
-        other => return Err(UnsupportedTarget(other)),
+        ir::Target::Kubernetes => lower::kubernetes::lower(app, &options.lower),
     };
     match lowered {
         Ok(files) => built.files = files,

@@ -7,6 +7,7 @@ use args::{Cli, ColorChoice, Command, MessageFormat, TargetArg};
 use clap::Parser;
 use heliosc::diagnostic::{self, RenderOptions};
 use heliosc::ir::Target;
+use heliosc::lower::kubernetes::KubernetesOptions;
 use heliosc::{BuildOptions, CheckOptions, Code, LowerOptions, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
             out,
             images,
             tag,
+            namespace,
+            ingress_class,
+            cluster_issuer,
+            split,
             message_format,
             color,
         } => build(
@@ -46,6 +51,12 @@ fn main() -> ExitCode {
                 out,
                 images,
                 tag,
+                kubernetes: KubernetesOptions {
+                    namespace,
+                    ingress_class,
+                    cluster_issuer,
+                    split,
+                },
             },
             message_format,
             color,
@@ -186,6 +197,7 @@ struct BuildRequest {
     out: PathBuf,
     images: Vec<(String, String)>,
     tag: Option<String>,
+    kubernetes: KubernetesOptions,
 }
 
 fn build(
@@ -227,6 +239,7 @@ fn build(
                 images: images.clone(),
                 tag: request.tag.clone(),
                 source_dir: None,
+                kubernetes: request.kubernetes.clone(),
             },
         };
         // The app's name (and so its output folder) is known only after

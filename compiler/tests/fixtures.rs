@@ -85,18 +85,20 @@ fn invalid_fixtures_report_their_code() {
     for path in files {
         let name = name_of(&path);
         let text = read(&path);
-        // Built, not only checked, so that lowering's diagnostics (e.g. a
-        // service without an image) have fixtures too.
-        let options = heliosc::BuildOptions {
-            target: Some(heliosc::ir::Target::Compose),
-            ..Default::default()
-        };
-        let checked = heliosc::build(&format!("fixtures/invalid/{name}"), &text, &options).expect("compose is supported");
+        // Built (for the file's own target), not only checked, so that
+        // lowering's diagnostics (a service without an image, a name too
+        // long for Kubernetes) have fixtures too.
+        let options = heliosc::BuildOptions::default();
+        let checked = heliosc::build(&format!("fixtures/invalid/{name}"), &text, &options)
+            .expect("every target is supported");
         assert!(
             checked.has_errors() || name.contains("warning"),
             "{name} has no error"
         );
-        assert!(checked.files.is_empty() || !checked.has_errors(), "{name}: output despite errors");
+        assert!(
+            checked.files.is_empty() || !checked.has_errors(),
+            "{name}: output despite errors"
+        );
         let expected = name.split(['-', '.']).next().and_then(Code::parse);
         let expected = expected
             .unwrap_or_else(|| panic!("{name} must start with the code it shows, e.g. H0201-"));

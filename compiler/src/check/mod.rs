@@ -17,6 +17,7 @@ use crate::span::Span;
 use crate::suggest::closest;
 
 pub(crate) use document::check_document;
+pub(crate) use values::is_domain;
 
 /// Options for checking that depend on where the file is, which the pure
 /// library cannot find out by itself.

@@ -514,6 +514,25 @@ define_codes! {
     /// ```
     H0603 => "missing-image", Error;
 
+    /// A name or host is too long for Kubernetes.
+    ///
+    /// Kubernetes has limits that Compose does not, and that the
+    /// Heliosfile's own rules do not already imply: a StatefulSet name (a
+    /// database) is at most 52 characters, because its pods carry a label
+    /// `controller-revision-hash: <name>-<hash>` and label values are at most
+    /// 63 characters; an Ingress host (`<service>.<app>.<domain>`) is at most
+    /// 253 characters with labels of at most 63.
+    ///
+    /// Example:
+    ///
+    /// ```yaml
+    /// databases:
+    ///   the-primary-postgresql-database-of-the-order-service-eu: { type: postgresql }
+    /// ```
+    ///
+    /// Fix: shorten the name (or the `domain`).
+    H0604 => "kubernetes-name-too-long", Error;
+
     /// A `${...}` reference names something that does not exist.
     ///
     /// The part before the dot must be a service, a database, `secret` or

@@ -22,6 +22,19 @@ pub(crate) fn yaml_syntax(span: Span, parser_message: &str) -> Diagnostic {
     )
 }
 
+/// [`Code::H0101`]: a second YAML document (`---`) in the file.
+pub(crate) fn yaml_second_document(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::H0101,
+        span,
+        "invalid YAML: a Heliosfile is one YAML document, but this `---` starts a second one",
+        "second document",
+    )
+    .with_help(
+        "one app per file: remove this `---` and what follows, or move it to its own Heliosfile",
+    )
+}
+
 /// [`Code::H0102`]: a tab in indentation.
 pub(crate) fn tab_indentation(span: Span) -> Diagnostic {
     Diagnostic::new(
@@ -614,4 +627,24 @@ pub(crate) fn missing_image(service: &str, span: Span, has_repository: bool) -> 
         "no image for this service",
     )
     .with_help(help)
+}
+
+/// [`Code::H0604`]: a name over a Kubernetes limit.
+pub(crate) fn kubernetes_name_too_long(
+    name: &str,
+    what: &str,
+    max: usize,
+    why: &str,
+    span: Span,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::H0604,
+        span,
+        format!(
+            "{what} `{name}` is too long for Kubernetes ({} characters; at most {max})",
+            name.len()
+        ),
+        "too long for Kubernetes",
+    )
+    .with_help(format!("{why}; shorten it"))
 }

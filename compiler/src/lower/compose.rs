@@ -527,7 +527,7 @@ mod tests {
     fn bytes_in_compose_units() {
         assert_eq!(compose_bytes(512 << 20), "512m");
         assert_eq!(compose_bytes(1 << 30), "1g");
-        assert_eq!(compose_bytes(1_000_000_000), "976562500b");
+        assert_eq!(compose_bytes(1_000_000_000), "1000000000b");
         assert_eq!(compose_bytes(1000 << 10), "1000k");
     }
 

@@ -3,6 +3,7 @@
 //! rendering env values with references); each target has its own module.
 
 pub mod compose;
+pub mod kubernetes;
 
 use crate::diagnostic::{Diagnostic, constructors as diag};
 use crate::ir::{App, Build, Database, DatabaseKind, EnvPart, EnvValue, SecretRef, Service};
@@ -21,6 +22,8 @@ pub struct LowerOptions {
     /// (e.g. `../apps/shop`), so that build contexts resolve from where the
     /// compiled file is written. `None` means the same folder.
     pub source_dir: Option<String>,
+    /// Options of the Kubernetes target.
+    pub kubernetes: kubernetes::KubernetesOptions,
 }
 
 /// One file of compiled output.
