@@ -115,7 +115,10 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let root = convert(text, raw, &mut diagnostics);
     if matches!(root.value, Value::Null) {
-        diagnostics.push(diag::empty_document(root.span));
+        // The parser places an empty document at its end; point at what
+        // there is instead (comments, `~`), or at the start of an empty file.
+        let content = text.trim_end().len();
+        diagnostics.push(diag::empty_document(Span::new(0, content)));
         return (None, diagnostics);
     }
     (Some(root), diagnostics)
@@ -129,6 +132,11 @@ fn yaml_error(text: &str, error: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or_default();
     let message = plain_message(error);
     let lowered = message.to_ascii_lowercase();
+    if lowered.contains("documents") {
+        // A second `---` trips the one-document budget: not a resource
+        // problem, so say what it is.
+        return diag::yaml_second_document(span);
+    }
     if lowered.contains("budget")
         || lowered.contains("alias") && lowered.contains("limit")
         || lowered.contains("depth")
@@ -177,19 +185,35 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
     message.trim().to_string()
 }
 
-/// The first tab on the line of `offset`, or on the line before it.
+/// The tab the parser is complaining about: one in the indentation of the
+/// line of `offset`, of the next line (a block scalar's content is reported
+/// at its `|`) or of the line before; else any tab on those lines.
 fn tab_near(text: &str, offset: usize) -> Option<Span> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let previous_start = text[..line_start.saturating_sub(1)]
         .rfind('\n')
         .map_or(0, |i| i + 1);
-    [line_start, previous_start].into_iter().find_map(|start| {
-        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        text[start..line_end]
-            .find('\t')
-            .map(|i| Span::new(start + i, start + i + 1))
-    })
+    let next_start = text[offset..]
+        .find('\n')
+        .map_or(text.len(), |i| offset + i + 1);
+    let line = |start: usize| {
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        (start, &text[start..end])
+    };
+    let lines = [line(line_start), line(next_start), line(previous_start)];
+    let in_indentation = lines.iter().find_map(|(start, line)| {
+        let indentation = line.len() - line.trim_start_matches([' ', '\t']).len();
+        line[..indentation].find('\t').map(|i| start + i)
+    });
+    let anywhere = || {
+        lines
+            .iter()
+            .find_map(|(start, line)| line.find('\t').map(|i| start + i))
+    };
+    in_indentation
+        .or_else(anywhere)
+        .map(|at| Span::new(at, at + 1))
 }
 
 fn raw_span(text: &str, location: &serde_saphyr::Location) -> Span {
@@ -402,6 +426,33 @@ mod tests {
             matches!(diagnostics[0].code.as_str(), "H0105" | "H0101"),
             "{diagnostics:?}"
         );
+    }
+
+    #[test]
+    fn a_second_document_is_a_syntax_error() {
+        let text = "name: a\n---\nname: b\n";
+        let (node, diagnostics) = parse(text);
+        assert!(node.is_none());
+        assert_eq!(diagnostics[0].code.as_str(), "H0101");
+        assert_eq!(diagnostics[0].primary_span().slice(text), "---");
+    }
+
+    #[test]
+    fn a_tab_in_a_block_scalar_is_pointed_at() {
+        // The parser reports this at the `|`; the tab is on the next line.
+        let text = "env:\n  A: |\n\t  x\n";
+        let (_, diagnostics) = parse(text);
+        assert_eq!(diagnostics[0].code.as_str(), "H0102");
+        assert_eq!(diagnostics[0].primary_span(), Span::new(12, 13));
+    }
+
+    #[test]
+    fn a_comments_only_file_points_at_its_comments() {
+        let text = "# one\n# two\n\n";
+        let (node, diagnostics) = parse(text);
+        assert!(node.is_none());
+        assert_eq!(diagnostics[0].code.as_str(), "H0106");
+        assert_eq!(diagnostics[0].primary_span().slice(text), "# one\n# two");
     }
 
     #[test]

@@ -27,12 +27,14 @@ pub(crate) fn check_dependencies(
     let mut valid: Vec<&Edge> = Vec::new();
     for edge in edges {
         let known = names.services.contains_key(edge.to.as_str())
-            || names.databases.contains_key(edge.to.as_str());
+            || names.databases.contains_key(edge.to.as_str())
+            || names.unchecked.contains(edge.to.as_str());
         if edge.explicit && (!known || edge.to == edge.from) {
             let candidates = names
                 .services
                 .keys()
                 .chain(names.databases.keys())
+                .chain(names.unchecked.iter())
                 .copied()
                 .filter(|n| *n != edge.from);
             let suggestion = closest(&edge.to, candidates);

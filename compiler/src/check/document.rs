@@ -72,6 +72,8 @@ struct ServiceDraft<'n> {
     env: Vec<(String, Span, &'n Node)>,
     depends_on: Vec<(String, Span)>,
     domain_spans: Vec<Span>,
+    /// Every port is valid (else `${svc.PORT}` cannot be judged).
+    ports_valid: bool,
 }
 
 /// Checks a whole document. Returns the app only when there is no error.
@@ -129,6 +131,10 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
     let app_name = name.clone().unwrap_or_default();
     let base_domain = domain.clone().unwrap_or_else(|| "localhost".to_string());
     let mut drafts: Vec<ServiceDraft<'_>> = Vec::new();
+    // Declared services and databases whose definition has an error (already
+    // reported): references to them are not judged, so that one mistake is
+    // not reported again as "unknown reference" or "unknown dependency".
+    let mut unchecked: BTreeSet<&str> = BTreeSet::new();
     if let Some(entry) = ck.require(
         &top,
         "services",
@@ -152,7 +158,12 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
                 &app_name,
                 &base_domain,
             ) {
+                if !draft.ports_valid {
+                    unchecked.insert(&service.key);
+                }
                 drafts.push(draft);
+            } else {
+                unchecked.insert(&service.key);
             }
         }
     }
@@ -167,6 +178,8 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
                 check_database(ck, &database.key, database.key_span, &database.value)
             {
                 databases.insert(checked.name.clone(), checked);
+            } else {
+                unchecked.insert(&database.key);
             }
         }
     }
@@ -189,6 +202,7 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
             .map(|db| (db.name.as_str(), db.kind))
             .collect(),
         secrets: secrets.iter().map(|(name, _)| name.as_str()).collect(),
+        unchecked,
     };
     let mut used_secrets = BTreeSet::new();
     let mut edges = Vec::new();
@@ -257,7 +271,11 @@ fn first_key_span(root: &Node) -> Span {
 fn check_version(ck: &mut Checker<'_>, node: &Node) {
     match (&node.value, node.scalar_text(ck.text)) {
         (Value::Int(1), _) => {}
-        (Value::Seq(_) | Value::Map(_), _) => {
+        // `"1"`, `1.0` or nothing: saying "only version 1 exists" would
+        // contradict what the author sees, so name the type instead.
+        (Value::Str(_), Some("1"))
+        | (Value::Float(_), Some("1.0"))
+        | (Value::Null | Value::Seq(_) | Value::Map(_), _) => {
             ck.report(diag::wrong_type(
                 "`version`",
                 "the integer 1",
@@ -385,7 +403,7 @@ fn check_service<'n>(
     let http_port = fields
         .get("http_port")
         .and_then(|e| ck.port(&e.value, "http_port"));
-    let ports = check_ports(ck, &fields, http_port);
+    let (ports, ports_valid) = check_ports(ck, &fields, http_port);
     let replicas = fields.get("replicas").map_or(Some(1), |entry| {
         let value = ck.integer(&entry.value, "`replicas`")?;
         if !(0..=MAX_REPLICAS).contains(&value) {
@@ -404,9 +422,13 @@ fn check_service<'n>(
         .get("memory")
         .and_then(|e| ck.size(&e.value, "memory", "MiB", MIB));
     let all_ports: Vec<u16> = http_port.into_iter().chain(ports.iter().copied()).collect();
+    // With a port already reported invalid, the probe's port cannot be
+    // judged: checking it would only repeat that error in other words.
+    let ports_valid = ports_valid && (http_port.is_some() || fields.get("http_port").is_none());
+    let declared_ports = ports_valid.then_some(all_ports.as_slice());
     let healthcheck = fields
         .get("healthcheck")
-        .and_then(|e| check_healthcheck(ck, name, &e.value, e.key_span, http_port, &all_ports));
+        .and_then(|e| check_healthcheck(ck, name, &e.value, e.key_span, http_port, declared_ports));
 
     let mut env = Vec::new();
     if let Some(entry) = fields.get("env") {
@@ -428,7 +450,7 @@ fn check_service<'n>(
     let mut domains = Vec::new();
     let mut domain_spans = Vec::new();
     if let Some(entry) = fields.get("domains") {
-        if http_port.is_none() {
+        if fields.get("http_port").is_none() {
             ck.report(diag::domains_without_http_port(name, entry.key_span));
         }
         for item in ck.list(&entry.value, "`domains`").unwrap_or_default() {
@@ -489,39 +511,53 @@ fn check_service<'n>(
         env,
         depends_on,
         domain_spans,
+        ports_valid,
     })
 }
 
-/// `ports`, with duplicates (also of `http_port`) reported.
-fn check_ports(ck: &mut Checker<'_>, fields: &Fields<'_>, http_port: Option<u16>) -> Vec<u16> {
+/// `ports`, with duplicates (also of `http_port`) reported, and whether
+/// every entry is a valid port.
+fn check_ports(
+    ck: &mut Checker<'_>,
+    fields: &Fields<'_>,
+    http_port: Option<u16>,
+) -> (Vec<u16>, bool) {
     let mut seen: Vec<(u16, Span)> = Vec::new();
     if let (Some(port), Some(entry)) = (http_port, fields.get("http_port")) {
         seen.push((port, entry.value.span));
     }
     let mut ports = Vec::new();
+    let mut valid = true;
     if let Some(entry) = fields.get("ports") {
-        for item in ck.list(&entry.value, "`ports`").unwrap_or_default() {
+        let Some(items) = ck.list(&entry.value, "`ports`") else {
+            return (ports, false);
+        };
+        for item in items {
             let Some(port) = ck.port(item, "ports") else {
+                valid = false;
                 continue;
             };
             if let Some((_, first)) = seen.iter().find(|(p, _)| *p == port) {
-                ck.report(diag::duplicate_port(port, item.span, *first));
+                let of_http_port = http_port == Some(port);
+                ck.report(diag::duplicate_port(port, item.span, *first, of_http_port));
                 continue;
             }
             seen.push((port, item.span));
             ports.push(port);
         }
     }
-    ports
+    (ports, valid)
 }
 
+/// A service's `healthcheck`. `all_ports` is `None` when one of the
+/// service's ports is invalid (already reported).
 fn check_healthcheck(
     ck: &mut Checker<'_>,
     service: &str,
     node: &Node,
     key_span: Span,
     http_port: Option<u16>,
-    all_ports: &[u16],
+    all_ports: Option<&[u16]>,
 ) -> Option<Healthcheck> {
     let fields = ck.fields(
         node,
@@ -529,95 +565,9 @@ fn check_healthcheck(
         HEALTHCHECK_KEYS,
         key_span,
     )?;
-    let kinds: Vec<_> = ["path", "command", "tcp"]
-        .into_iter()
-        .filter_map(|key| fields.get(key))
-        .collect();
-    if kinds.is_empty() {
-        ck.report(diag::empty_value(
-            "the healthcheck",
-            key_span,
-            "set one of `path` (HTTP), `command` or `tcp`",
-        ));
-        return None;
-    }
-    if let [first, second, ..] = kinds.as_slice() {
-        ck.report(diag::conflicting_keys(
-            &first.key,
-            &second.key,
-            "a healthcheck",
-            second.key_span,
-            first.key_span,
-        ));
-        return None;
-    }
-    let kind = kinds[0];
-    let port_entry = fields.get("port");
-    let explicit_port = port_entry.and_then(|e| ck.port(&e.value, "healthcheck.port"));
-    let check_declared = |ck: &mut Checker<'_>, port: u16, span: Span| {
-        if !all_ports.contains(&port) {
-            ck.report(diag::healthcheck_port_not_declared(
-                port, service, all_ports, span,
-            ));
-        }
-    };
-    let probe = match kind.key.as_str() {
-        "path" => {
-            let path = ck.string(&kind.value, "`healthcheck.path`")?;
-            if !path.starts_with('/') {
-                ck.report(diag::wrong_type(
-                    "`healthcheck.path`",
-                    "a path starting with `/`",
-                    "a relative path",
-                    kind.value.span,
-                ));
-                return None;
-            }
-            let port = match (explicit_port, port_entry) {
-                (Some(port), Some(entry)) => {
-                    check_declared(ck, port, entry.value.span);
-                    port
-                }
-                (None, Some(_)) => return None,
-                (_, None) => match http_port {
-                    Some(port) => port,
-                    None => {
-                        ck.report(diag::healthcheck_port_missing(service, kind.value.span));
-                        return None;
-                    }
-                },
-            };
-            Probe::Http { path, port }
-        }
-        "command" => {
-            if let Some(entry) = port_entry {
-                ck.report(diag::conflicting_keys(
-                    "command",
-                    "port",
-                    "a healthcheck",
-                    entry.key_span,
-                    kind.key_span,
-                ));
-            }
-            Probe::Command {
-                command: ck.command(&kind.value, "`healthcheck.command`")?,
-            }
-        }
-        _ => {
-            if let Some(entry) = port_entry {
-                ck.report(diag::conflicting_keys(
-                    "tcp",
-                    "port",
-                    "a healthcheck",
-                    entry.key_span,
-                    kind.key_span,
-                ));
-            }
-            let port = ck.port(&kind.value, "healthcheck.tcp")?;
-            check_declared(ck, port, kind.value.span);
-            Probe::Tcp { port }
-        }
-    };
+    // The probe and the timing keys are checked independently, so that a
+    // wrong probe does not hide a wrong duration.
+    let probe = check_probe(ck, service, &fields, key_span, http_port, all_ports);
     let duration =
         |ck: &mut Checker<'_>, key: &str, default: Option<std::time::Duration>| match fields
             .get(key)
@@ -646,12 +596,118 @@ fn check_healthcheck(
             u32::try_from(value).ok()
         });
     Some(Healthcheck {
-        probe,
+        probe: probe?,
         interval: interval.flatten()?,
         timeout: timeout.flatten()?,
         retries: retries?,
         start_period: start_period?,
     })
+}
+
+/// The probe of a healthcheck: exactly one of `path`, `command` or `tcp`.
+fn check_probe(
+    ck: &mut Checker<'_>,
+    service: &str,
+    fields: &Fields<'_>,
+    key_span: Span,
+    http_port: Option<u16>,
+    all_ports: Option<&[u16]>,
+) -> Option<Probe> {
+    let kinds: Vec<_> = ["path", "command", "tcp"]
+        .into_iter()
+        .filter_map(|key| fields.get(key))
+        .collect();
+    if kinds.is_empty() {
+        ck.report(diag::empty_value(
+            "the healthcheck",
+            key_span,
+            "set one of `path` (HTTP), `command` or `tcp`",
+        ));
+        return None;
+    }
+    if let [first, second, ..] = kinds.as_slice() {
+        ck.report(diag::conflicting_keys(
+            &first.key,
+            &second.key,
+            "a healthcheck",
+            second.key_span,
+            first.key_span,
+        ));
+        return None;
+    }
+    let kind = kinds[0];
+    let port_entry = fields.get("port");
+    let explicit_port = port_entry.and_then(|e| ck.port(&e.value, "healthcheck.port"));
+    let check_declared = |ck: &mut Checker<'_>, port: u16, span: Span| {
+        if let Some(all_ports) = all_ports
+            && !all_ports.contains(&port)
+        {
+            ck.report(diag::healthcheck_port_not_declared(
+                port, service, all_ports, span,
+            ));
+        }
+    };
+    match kind.key.as_str() {
+        "path" => {
+            let path = ck.string(&kind.value, "`healthcheck.path`").filter(|path| {
+                let absolute = path.starts_with('/');
+                if !absolute {
+                    ck.report(diag::wrong_type(
+                        "`healthcheck.path`",
+                        "a path starting with `/`",
+                        "a relative path",
+                        kind.value.span,
+                    ));
+                }
+                absolute
+            });
+            let port = match (explicit_port, port_entry) {
+                (Some(port), Some(entry)) => {
+                    check_declared(ck, port, entry.value.span);
+                    Some(port)
+                }
+                (None, Some(_)) => None,
+                (_, None) => {
+                    if http_port.is_none() && all_ports.is_some() {
+                        ck.report(diag::healthcheck_port_missing(service, kind.value.span));
+                    }
+                    http_port
+                }
+            };
+            Some(Probe::Http {
+                path: path?,
+                port: port?,
+            })
+        }
+        "command" => {
+            if let Some(entry) = port_entry {
+                ck.report(diag::conflicting_keys(
+                    "command",
+                    "port",
+                    "a healthcheck",
+                    entry.key_span,
+                    kind.key_span,
+                ));
+            }
+            Some(Probe::Command {
+                command: ck.command(&kind.value, "`healthcheck.command`")?,
+            })
+        }
+        _ => {
+            if let Some(entry) = port_entry {
+                ck.report(diag::conflicting_keys(
+                    "tcp",
+                    "port",
+                    "a healthcheck",
+                    entry.key_span,
+                    kind.key_span,
+                ));
+            }
+            let port = ck.port(&kind.value, "healthcheck.tcp")?;
+            check_declared(ck, port, kind.value.span);
+            Some(Probe::Tcp { port })
+        }
+    }
 }
 
 /// Common names people use for a database type, to suggest the real one.
@@ -759,27 +815,32 @@ fn check_shared_names(
 
 /// No host routed to two services (custom domains and default hosts).
 fn check_domains(ck: &mut Checker<'_>, drafts: &[ServiceDraft<'_>]) {
-    let mut seen: BTreeMap<&str, (&str, Span)> = BTreeMap::new();
+    // Host → (service, where, whether it is that service's default host).
+    let mut seen: BTreeMap<&str, (&str, Span, bool)> = BTreeMap::new();
     for draft in drafts {
         if let Some(default_host) = draft.service.hosts.first() {
-            seen.entry(default_host)
-                .or_insert((&draft.service.name, draft.service.name_span));
+            seen.entry(default_host).or_insert((
+                &draft.service.name,
+                draft.service.name_span,
+                true,
+            ));
         }
     }
     for draft in drafts {
         for (domain, span) in draft.service.domains.iter().zip(&draft.domain_spans) {
             match seen.get(domain.as_str()) {
-                Some((first_service, first_span)) => {
+                Some((first_service, first_span, default_host)) => {
                     ck.report(diag::duplicate_domain(
                         domain,
                         &draft.service.name,
                         *span,
                         first_service,
                         *first_span,
+                        *default_host,
                     ));
                 }
                 None => {
-                    seen.insert(domain, (&draft.service.name, *span));
+                    seen.insert(domain, (&draft.service.name, *span, false));
                 }
             }
         }

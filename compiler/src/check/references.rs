@@ -17,6 +17,9 @@ pub(crate) struct Names<'a> {
     pub(crate) services: BTreeMap<&'a str, Option<u16>>,
     pub(crate) databases: BTreeMap<&'a str, DatabaseKind>,
     pub(crate) secrets: BTreeSet<&'a str>,
+    /// Services and databases that are declared but whose definition has an
+    /// error: references to them are left unjudged.
+    pub(crate) unchecked: BTreeSet<&'a str>,
 }
 
 const DATABASE_FIELDS: &[&str] = &["HOST", "PORT", "USER", "NAME", "PASSWORD", "URL"];
@@ -183,6 +186,9 @@ fn resolve(
         }
         return Some((plain(names.app.to_string()), None));
     }
+    if names.unchecked.contains(root) {
+        return None;
+    }
     if let Some(kind) = names.databases.get(root) {
         let value = match field {
             "HOST" => plain(root.to_string()),
@@ -237,6 +243,7 @@ fn resolve(
         .services
         .keys()
         .chain(names.databases.keys())
+        .chain(names.unchecked.iter())
         .copied()
         .chain(["secret", "app"]);
     ck.report(diag::unknown_reference(

@@ -131,7 +131,10 @@ impl Checker<'_> {
         match bytes {
             Some(bytes) if bytes > 0 => Some(bytes),
             _ => {
-                let found = node.span.slice(self.text);
+                // The value as written, without YAML quotes.
+                let found = node
+                    .scalar_text(self.text)
+                    .unwrap_or_else(|| node.span.slice(self.text));
                 self.report(diag::invalid_size(
                     key,
                     found,
@@ -187,7 +190,10 @@ impl Checker<'_> {
             }
         };
         if millis.is_none() {
-            self.report(diag::invalid_cpu(node.span.slice(self.text), node.span));
+            let found = node
+                .scalar_text(self.text)
+                .unwrap_or_else(|| node.span.slice(self.text));
+            self.report(diag::invalid_cpu(found, node.span));
         }
         millis
     }
