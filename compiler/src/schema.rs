@@ -235,7 +235,10 @@ pub fn json_schema() -> String {
     // rejects `key: ~`, so the schema must not allow it either.
     remove_null(&mut schema);
     if let Some(object) = schema.as_object_mut() {
-        object.insert("$id".into(), "https://helios.dev/schema/heliosfile.schema.json".into());
+        object.insert(
+            "$id".into(),
+            "https://helios.dev/schema/heliosfile.schema.json".into(),
+        );
     }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');

@@ -27,14 +27,20 @@ fn checked_in_schema_is_current() {
 
 #[test]
 fn schema_describes_every_property() {
-    let schema: serde_json::Value = serde_json::from_str(&heliosc::schema::json_schema()).expect("valid JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(&heliosc::schema::json_schema()).expect("valid JSON");
     let mut missing = Vec::new();
     walk(&schema, "", &mut missing);
-    assert!(missing.is_empty(), "properties without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "properties without a description: {missing:?}"
+    );
 }
 
 fn walk(value: &serde_json::Value, at: &str, missing: &mut Vec<String>) {
-    let Some(object) = value.as_object() else { return };
+    let Some(object) = value.as_object() else {
+        return;
+    };
     if let Some(properties) = object.get("properties").and_then(|p| p.as_object()) {
         for (name, property) in properties {
             if property.get("description").is_none() {
@@ -52,9 +58,15 @@ fn walk(value: &serde_json::Value, at: &str, missing: &mut Vec<String>) {
 /// (PyPI), which `.ci/run` installs; elsewhere the test is skipped without it.
 #[test]
 fn schema_accepts_every_valid_fixture() {
-    let available = Command::new("check-jsonschema").arg("--version").output().is_ok_and(|o| o.status.success());
+    let available = Command::new("check-jsonschema")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !available {
-        assert!(std::env::var_os("CI").is_none(), "check-jsonschema must be installed in CI (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "check-jsonschema must be installed in CI (.ci/run installs it)"
+        );
         eprintln!("skipped: check-jsonschema is not installed (pip install check-jsonschema)");
         return;
     }
