@@ -59,7 +59,6 @@ pub(crate) const HEALTHCHECK_KEYS: &[&str] = &[
 pub(crate) const DATABASE_KEYS: &[&str] = &["type", "version", "storage", "image"];
 
 const MAX_APP_NAME: usize = 40;
-const MAX_LABEL: usize = 63;
 const MAX_REPLICAS: i64 = 10_000;
 const MAX_RETRIES: i64 = 1_000;
 const MIB: u64 = 1 << 20;
@@ -391,7 +390,7 @@ fn check_service<'n>(
     app: &str,
     base_domain: &str,
 ) -> Option<ServiceDraft<'n>> {
-    ck.dns_label(name, "service name", MAX_LABEL, name_span);
+    ck.component_name(name, "service name", name_span);
     let what = format!("service `{name}`");
     let fields = ck.fields(node, &what, SERVICE_KEYS, name_span)?;
     let image = fields
@@ -726,7 +725,7 @@ fn check_database(
     name_span: Span,
     node: &Node,
 ) -> Option<Database> {
-    let name_ok = ck.dns_label(name, "database name", MAX_LABEL, name_span);
+    let name_ok = ck.component_name(name, "database name", name_span);
     let what = format!("database `{name}`");
     let fields = ck.fields(node, &what, DATABASE_KEYS, name_span)?;
     let kind = ck

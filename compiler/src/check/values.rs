@@ -63,6 +63,11 @@ pub(crate) fn is_domain(domain: &str) -> bool {
         })
 }
 
+/// Longest service or database name: a DNS-1123 label.
+const MAX_COMPONENT_NAME: usize = 63;
+/// Names that reference roots already use.
+const RESERVED_NAMES: [&str; 2] = ["secret", "app"];
+
 impl Checker<'_> {
     /// A name that must be a DNS-1123 label of at most `max` characters.
     pub(crate) fn dns_label(
@@ -86,6 +91,33 @@ impl Checker<'_> {
             label_suggestion(name, max),
         ));
         false
+    }
+
+    /// A service or database name: a DNS-1123 label that is not one of the
+    /// reference roots, which `${secret.X}` and `${app.name}` already take.
+    pub(crate) fn component_name(
+        &mut self,
+        name: &str,
+        what: &str,
+        span: crate::span::Span,
+    ) -> bool {
+        if !self.dns_label(name, what, MAX_COMPONENT_NAME, span) {
+            return false;
+        }
+        if RESERVED_NAMES.contains(&name) {
+            let rule = format!(
+                "`{name}` is reserved: `${{{name}.…}}` is already a reference root, so this {what} could never be referred to; pick another name"
+            );
+            self.report(diag::invalid_name(
+                what,
+                name,
+                &rule,
+                span,
+                Some(format!("{name}s")),
+            ));
+            return false;
+        }
+        true
     }
 
     /// A domain name, lowercased.
