@@ -232,7 +232,7 @@ fn build_base_image(context: &Path, tag: &str) {
 }
 
 /// A fake Redis on the base image: `redis-server` records its arguments and
-/// listens on 6379; `redis-cli` answers PONG when it has the credential the
+/// the configuration it reads on standard input, and listens on 6379; `redis-cli` answers PONG when it has the credential the
 /// compiled file gives it (`REDISCLI_AUTH`).
 fn build_fake_redis(context: &Path, tag: &str, base: &str) {
     build_image(
@@ -247,6 +247,7 @@ fn build_fake_redis(context: &Path, tag: &str, base: &str) {
                 "redis-server",
                 "#!/bin/sh\n\
                  echo \"$@\" > /tmp/redis-args\n\
+                 cat > /tmp/redis-config\n\
                  exec nc -ll -p 6379 -e echo +PONG\n",
             ),
             (
@@ -435,12 +436,21 @@ fn compiled_app_runs_on_docker() {
         "{}",
         deployment.describe()
     );
+    // The password reaches the server as configuration on its standard
+    // input, not as an argument that `ps` would show.
     let redis_args = deployment.exec("redis", &["cat", "/tmp/redis-args"]);
     assert_eq!(
         text(&redis_args.stdout).trim(),
-        format!("--appendonly yes --requirepass {password}"),
+        "-",
         "{}",
         text(&redis_args.stderr)
+    );
+    let redis_config = deployment.exec("redis", &["cat", "/tmp/redis-config"]);
+    assert_eq!(
+        text(&redis_config.stdout),
+        format!("appendonly yes\nrequirepass {password}\n"),
+        "{}",
+        text(&redis_config.stderr)
     );
 
     // Web answers over HTTP inside the app's network, by its service name.

@@ -290,9 +290,11 @@ fn healthcheck(check: &Healthcheck) -> dc::Healthcheck {
                 .chain(command.iter().map(|w| escape(w)))
                 .collect(),
         ),
+        // Not every `nc` has `-z` (Debian's busybox lacks it): fall back to
+        // connecting with empty input and a timeout.
         Probe::Tcp { port } => dc::HealthcheckTest::Multiple(vec![
             "CMD-SHELL".to_string(),
-            format!("nc -z 127.0.0.1 {port}"),
+            format!("nc -z 127.0.0.1 {port} 2>/dev/null || nc -w 2 127.0.0.1 {port} </dev/null"),
         ]),
     };
     dc::Healthcheck {
@@ -442,15 +444,16 @@ fn lower_database(app: &App, database: &Database) -> dc::Service {
         ),
         DatabaseKind::Redis => engine(
             "/data",
-            // redis-cli reads REDISCLI_AUTH; the server gets the same
-            // value from the environment, never from the command line.
-            vec![("REDISCLI_AUTH", password)],
-            Some(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                "exec redis-server --appendonly yes --requirepass \"$$REDISCLI_AUTH\"".to_string(),
-            ]),
-            "redis-cli ping | grep -q PONG".to_string(),
+            // redis-cli reads REDISCLI_AUTH; the server reads the same value
+                // as configuration on its standard input, so the password is
+                // neither in the compose file nor on a command line (`ps`).
+                vec![("REDISCLI_AUTH", password)],
+                Some(vec![
+                    "sh".to_string(),
+                    "-c".to_string(),
+                    "printf 'appendonly yes\\nrequirepass %s\\n' \"$$REDISCLI_AUTH\" | exec redis-server -".to_string(),
+                ]),
+                "redis-cli ping | grep -q PONG".to_string(),
         ),
         DatabaseKind::Mongodb => engine(
             "/data/db",

@@ -761,7 +761,9 @@ fn engine(app: &App, database: &Database) -> Engine {
             args: Some(vec![
                 "sh".to_string(),
                 "-c".to_string(),
-                "exec redis-server --appendonly yes --requirepass \"$REDISCLI_AUTH\"".to_string(),
+                // The password goes in as configuration on standard input,
+                // never on a command line that `ps` shows.
+                "printf 'appendonly yes\\nrequirepass %s\\n' \"$REDISCLI_AUTH\" | exec redis-server -".to_string(),
             ]),
             check: "redis-cli ping | grep -q PONG".to_string(),
         },
