@@ -53,6 +53,9 @@ pub const SECRETS_FILE: &str = "secrets.required.yaml";
 /// most 63 characters.
 const MAX_STATEFULSET_NAME: usize = 52;
 
+/// Longest key of a Secret (as of a ConfigMap): 253 characters.
+const MAX_SECRET_KEY: usize = 253;
+
 /// One object of the output, ready to serialize.
 struct Object {
     /// Position of the kind in the design's order.
@@ -221,6 +224,25 @@ fn check_name_limits(app: &App) -> Result<(), Vec<Diagnostic>> {
                 "Ingress hosts are DNS names: at most 253 characters, each label at most 63",
                 service.name_span,
             ));
+        }
+    }
+    // A user secret is a key of `<app>-secrets`; the first service that reads
+    // it carries the diagnostic.
+    let mut long_secrets = BTreeSet::new();
+    for service in app.services.values() {
+        for part in service.env.values().flat_map(|value| &value.parts) {
+            if let EnvPart::Secret(SecretRef::User { name }) = part
+                && name.len() > MAX_SECRET_KEY
+                && long_secrets.insert(name)
+            {
+                problems.push(diag::kubernetes_name_too_long(
+                    name,
+                    "secret name",
+                    MAX_SECRET_KEY,
+                    "a user secret is a key of the Secret `<app>-secrets`, and Secret keys are at most 253 characters",
+                    service.name_span,
+                ));
+            }
         }
     }
     if problems.is_empty() {
@@ -793,9 +815,11 @@ fn secret_key(secret: &str, key: &str) -> core::EnvVarSource {
     }
 }
 
-/// A literal `$(` would be expanded by Kubernetes; `$$(` keeps it literal.
+/// Kubernetes expands `$(VAR)` in env values and args, and turns `$$` into
+/// `$` wherever it appears; doubling every `$` keeps literal text literal
+/// (`$(x)`, `$$`, `$$(x)` alike).
 fn escape(text: &str) -> String {
-    text.replace("$(", "$$(")
+    text.replace('$', "$$")
 }
 
 /// `http` for `http_port`, `port-<n>` for the others (at most 15 characters).
