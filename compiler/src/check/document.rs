@@ -442,6 +442,16 @@ fn check_service<'n>(
                 ));
                 continue;
             }
+            if variable.key.starts_with(RESERVED_ENV_PREFIX) {
+                ck.report(diag::invalid_name(
+                    "environment variable name",
+                    &variable.key,
+                    "names starting with `HELIOS_` are reserved for the variables that carry secrets (e.g. `HELIOS_POSTGRES_PASSWORD`); a variable of yours with such a name could shadow one",
+                    variable.key_span,
+                    variable.key.strip_prefix(RESERVED_ENV_PREFIX).map(str::to_string),
+                ));
+                continue;
+            }
             env.push((variable.key.clone(), variable.key_span, &variable.value));
         }
     }
@@ -799,13 +809,18 @@ fn check_shared_names(
     drafts: &[ServiceDraft<'_>],
     databases: &[(&str, Span)],
 ) {
+    // Service names are unique (a duplicate key was dropped by the parser).
+    let services: BTreeMap<&str, Span> = drafts
+        .iter()
+        .map(|d| (d.service.name.as_str(), d.service.name_span))
+        .collect();
     for (database, span) in databases {
-        if let Some(draft) = drafts.iter().find(|d| d.service.name == *database) {
+        if let Some(service_span) = services.get(database) {
             ck.report(diag::duplicate_name(
                 database,
                 "database",
                 *span,
-                draft.service.name_span,
+                *service_span,
                 "service",
             ));
         }

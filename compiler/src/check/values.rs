@@ -48,9 +48,15 @@ pub(crate) fn is_variable_name(name: &str) -> bool {
 }
 
 /// Whether `domain` is a valid DNS name (labels of letters, digits and `-`).
+/// An all-digit last label (`10.0.0.1`) is an IP address, which routers and
+/// Ingress hosts do not take as a host name.
 pub(crate) fn is_domain(domain: &str) -> bool {
     domain.len() <= 253
         && !domain.is_empty()
+        && domain
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
         && domain.split('.').all(|label| {
             let bytes = label.as_bytes();
             !bytes.is_empty()
@@ -454,6 +460,8 @@ mod tests {
         assert!(is_domain("localhost"));
         assert!(!is_domain("https://shop.example.com"));
         assert!(!is_domain("shop..com"));
+        assert!(!is_domain("10.0.0.1"));
+        assert!(is_domain("10.0.0.1.nip.io"));
         assert!(is_variable_name("STRIPE_KEY"));
         assert!(!is_variable_name("1KEY"));
     }

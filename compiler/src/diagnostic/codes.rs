@@ -521,7 +521,8 @@ define_codes! {
     /// database) is at most 52 characters, because its pods carry a label
     /// `controller-revision-hash: <name>-<hash>` and label values are at most
     /// 63 characters; an Ingress host (`<service>.<app>.<domain>`) is at most
-    /// 253 characters with labels of at most 63.
+    /// 253 characters with labels of at most 63; a user secret's name, a key
+    /// of the `<app>-secrets` Secret, is at most 253 characters.
     ///
     /// Example:
     ///
