@@ -59,6 +59,8 @@ pub(crate) const HEALTHCHECK_KEYS: &[&str] = &[
 pub(crate) const DATABASE_KEYS: &[&str] = &["type", "version", "storage", "image"];
 
 const MAX_APP_NAME: usize = 40;
+/// Environment variables the compiled output defines to carry secrets.
+const RESERVED_ENV_PREFIX: &str = "HELIOS_";
 const MAX_REPLICAS: i64 = 10_000;
 const MAX_RETRIES: i64 = 1_000;
 const MIB: u64 = 1 << 20;
