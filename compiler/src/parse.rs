@@ -10,6 +10,7 @@ use crate::diagnostic::{Diagnostic, constructors as diag};
 use crate::span::{Span, byte_offset_of_char};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
+use std::collections::HashMap;
 use std::fmt;
 
 /// The largest Heliosfile accepted, in bytes.
@@ -220,6 +221,9 @@ fn raw_span(text: &str, location: &serde_saphyr::Location) -> Span {
     location_span(text, location)
 }
 
+/// Mappings with more keys than this find duplicates through a hash map.
+const LINEAR_KEY_SCAN: usize = 16;
+
 fn convert(text: &str, raw: Spanned<RawNode>, diagnostics: &mut Vec<Diagnostic>) -> Node {
     let span = raw_span(text, &raw.referenced);
     let value = match raw.value {
@@ -236,6 +240,10 @@ fn convert(text: &str, raw: Spanned<RawNode>, diagnostics: &mut Vec<Diagnostic>)
         ),
         RawNode::Map(pairs) => {
             let mut entries: Vec<Entry> = Vec::with_capacity(pairs.len());
+            // The span of each key kept so far, for large mappings: a linear
+            // scan per key would make a mapping of many keys quadratic.
+            let mut first_spans: Option<HashMap<String, Span>> =
+                (pairs.len() > LINEAR_KEY_SCAN).then(HashMap::new);
             for (raw_key, raw_value) in pairs {
                 let key_node = convert(text, raw_key, diagnostics);
                 let key = key_node
@@ -243,9 +251,19 @@ fn convert(text: &str, raw: Spanned<RawNode>, diagnostics: &mut Vec<Diagnostic>)
                     .unwrap_or_else(|| key_node.span.slice(text))
                     .to_string();
                 let value = convert(text, raw_value, diagnostics);
-                if let Some(first) = entries.iter().find(|entry| entry.key == key) {
-                    diagnostics.push(diag::duplicate_key(&key, key_node.span, first.key_span));
+                let first = match &first_spans {
+                    Some(spans) => spans.get(&key).copied(),
+                    None => entries
+                        .iter()
+                        .find(|entry| entry.key == key)
+                        .map(|entry| entry.key_span),
+                };
+                if let Some(first) = first {
+                    diagnostics.push(diag::duplicate_key(&key, key_node.span, first));
                     continue;
+                }
+                if let Some(spans) = &mut first_spans {
+                    spans.insert(key.clone(), key_node.span);
                 }
                 entries.push(Entry {
                     key,
@@ -407,6 +425,28 @@ mod tests {
         assert_eq!(diagnostics[0].code.as_str(), "H0103");
         assert_eq!(diagnostics[0].labels[0].span, Span::new(10, 11));
         assert_eq!(diagnostics[0].labels[1].span, Span::new(0, 1));
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_large_mapping_point_at_the_first() {
+        let mut text: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k7: again\nk7: and again\n");
+        let (node, diagnostics) = parse(&text);
+        let Some(Node {
+            value: Value::Map(entries),
+            ..
+        }) = node
+        else {
+            panic!("not a map")
+        };
+        assert_eq!(entries.len(), 40);
+        assert_eq!(diagnostics.len(), 2);
+        let first = text.find("k7").unwrap_or_default();
+        for (diagnostic, again) in diagnostics.iter().zip(text.match_indices("k7: a")) {
+            assert_eq!(diagnostic.code.as_str(), "H0103");
+            assert_eq!(diagnostic.labels[0].span, Span::new(again.0, again.0 + 2));
+            assert_eq!(diagnostic.labels[1].span, Span::new(first, first + 2));
+        }
     }
 
     #[test]
