@@ -96,6 +96,7 @@ pub fn check_with(path: &str, text: &str, options: &CheckOptions) -> Checked {
         diagnostics.append(&mut checker.diagnostics);
     }
     diagnostic::sort(&mut diagnostics);
+    diagnostic::truncate(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         app = None;
     }
@@ -196,6 +197,7 @@ pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, Un
         Err(mut diagnostics) => {
             built.diagnostics.append(&mut diagnostics);
             diagnostic::sort(&mut built.diagnostics);
+            diagnostic::truncate(&mut built.diagnostics);
         }
     }
     Ok(built)

@@ -6,7 +6,6 @@ use super::Checker;
 use super::references::Names;
 use crate::diagnostic::constructors as diag;
 use crate::span::Span;
-use crate::suggest::closest;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One dependency, with where it comes from.
@@ -37,7 +36,7 @@ pub(crate) fn check_dependencies(
                 .chain(names.unchecked.iter())
                 .copied()
                 .filter(|n| *n != edge.from);
-            let suggestion = closest(&edge.to, candidates);
+            let suggestion = ck.closest_name(&edge.to, candidates);
             ck.report(diag::unknown_dependency(
                 &edge.to, &edge.from, edge.span, suggestion,
             ));

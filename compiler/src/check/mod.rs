@@ -29,6 +29,9 @@ pub struct CheckOptions {
     pub folder_depth_in_repo: usize,
 }
 
+/// Problems after which "did you mean" among the document's names stops.
+const SUGGESTION_BUDGET: usize = 100;
+
 /// Walks a tree and collects diagnostics.
 pub(crate) struct Checker<'t> {
     pub(crate) text: &'t str,
@@ -56,6 +59,21 @@ impl<'t> Checker<'t> {
             options,
             diagnostics: Vec::new(),
         }
+    }
+
+    /// The closest of the document's own names (services, databases,
+    /// secrets), for "did you mean". There can be thousands of names, so the
+    /// search stops once a file has shown [`SUGGESTION_BUDGET`] problems:
+    /// past that, suggestions would cost time without helping anyone.
+    pub(crate) fn closest_name<'c>(
+        &self,
+        input: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Option<&'c str> {
+        if self.diagnostics.len() >= SUGGESTION_BUDGET {
+            return None;
+        }
+        closest(input, candidates)
     }
 
     pub(crate) fn report(&mut self, diagnostic: Diagnostic) {

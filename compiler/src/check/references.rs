@@ -162,7 +162,7 @@ fn resolve(
     };
     if root == "secret" {
         if !names.secrets.contains(field) {
-            let suggestion = closest(field, names.secrets.iter().copied());
+            let suggestion = ck.closest_name(field, names.secrets.iter().copied());
             ck.report(diag::undeclared_secret(field, span, suggestion));
             return None;
         }
@@ -246,11 +246,8 @@ fn resolve(
         .chain(names.unchecked.iter())
         .copied()
         .chain(["secret", "app"]);
-    ck.report(diag::unknown_reference(
-        root,
-        span,
-        closest(root, candidates),
-    ));
+    let suggestion = ck.closest_name(root, candidates);
+    ck.report(diag::unknown_reference(root, span, suggestion));
     None
 }
 

@@ -191,6 +191,15 @@ define_codes! {
     /// ```
     H0106 => "empty-document", Error;
 
+    /// The file has more problems than are shown.
+    ///
+    /// After 500 diagnostics `heliosc` stops listing them: a file with that
+    /// many problems is usually not a Heliosfile at all, or has one mistake
+    /// repeated (a wrong indentation, a search-and-replace gone wrong), and
+    /// printing thousands of reports would only bury the first ones. Fix the
+    /// problems shown and check again.
+    H0107 => "too-many-diagnostics", Error;
+
     /// A key that the Heliosfile language does not have.
     ///
     /// Unknown keys are errors, never ignored: a misspelled `memroy:` would

@@ -101,6 +101,17 @@ pub(crate) fn empty_document(span: Span) -> Diagnostic {
         .with_help("a Heliosfile needs at least `name`, `version: 1` and `services`")
 }
 
+/// [`Code::H0107`]: the list of diagnostics was cut.
+pub(crate) fn too_many_diagnostics(shown: usize, hidden: usize, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::H0107,
+        span,
+        format!("{hidden} more problem(s) not shown after the first {shown}"),
+        "the next problem is here",
+    )
+    .with_help("fix the problems shown and check again")
+}
+
 /// [`Code::H0201`]: a key the language does not have.
 pub(crate) fn unknown_key(
     key: &str,
@@ -571,6 +582,9 @@ pub(crate) fn dependency_cycle(
     span: Span,
     others: &[(Span, String)],
 ) -> Diagnostic {
+    // A cycle through thousands of services would print thousands of
+    // labels; the first few show the shape, the message names them all.
+    const MAX_CYCLE_LABELS: usize = 8;
     let mut diagnostic = Diagnostic::new(
         Code::H0801,
         span,
@@ -578,7 +592,7 @@ pub(crate) fn dependency_cycle(
         "this dependency closes the cycle",
     )
     .with_help("services start in dependency order; remove one dependency of the cycle");
-    for (other, label) in others {
+    for (other, label) in others.iter().take(MAX_CYCLE_LABELS) {
         diagnostic = diagnostic.with_secondary(*other, label.clone());
     }
     diagnostic

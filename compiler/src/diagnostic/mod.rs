@@ -98,6 +98,26 @@ impl Diagnostic {
     }
 }
 
+/// Most diagnostics reported for one file; the rest are summed up in one
+/// [`Code::H0107`].
+pub const MAX_DIAGNOSTICS: usize = 500;
+
+/// Keeps the first [`MAX_DIAGNOSTICS`] (already sorted) and replaces the rest
+/// with one diagnostic saying how many were left out.
+pub(crate) fn truncate(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() <= MAX_DIAGNOSTICS {
+        return;
+    }
+    let hidden = diagnostics.len() - MAX_DIAGNOSTICS;
+    let next = diagnostics[MAX_DIAGNOSTICS].primary_span();
+    diagnostics.truncate(MAX_DIAGNOSTICS);
+    diagnostics.push(constructors::too_many_diagnostics(
+        MAX_DIAGNOSTICS,
+        hidden,
+        next,
+    ));
+}
+
 /// Sorts diagnostics by position, then code, so that output is the same
 /// whatever order the checks ran in.
 pub(crate) fn sort(diagnostics: &mut [Diagnostic]) {
