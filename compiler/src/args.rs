@@ -90,6 +90,9 @@ pub(crate) enum MessageFormat {
     /// One JSON object per line on standard output: file, line, column,
     /// byte span, code, severity, message, help.
     Json,
+    /// GitHub Actions workflow commands on standard output
+    /// (`::error file=...,line=...,col=...::message`), shown inline on pull requests.
+    Github,
 }
 
 /// When to colour human output.

@@ -144,6 +144,9 @@ impl Reporter {
                     writeln!(stderr, "{}", diagnostic::render(d, path, text, self.render))
                 }
                 MessageFormat::Json => writeln!(stdout, "{}", diagnostic::to_json(d, path, text)),
+                MessageFormat::Github => {
+                    writeln!(stdout, "{}", diagnostic::to_github(d, path, text))
+                }
             };
             written.map_err(|e| format!("cannot write diagnostics: {e}"))?;
         }

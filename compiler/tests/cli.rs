@@ -334,3 +334,22 @@ fn build_context_is_relative_to_the_output_folder() {
         "{compose}"
     );
 }
+
+#[test]
+fn github_message_format_emits_workflow_commands() {
+    let dir = scratch("github");
+    write(&dir, "Heliosfile.yml", INVALID);
+    let output = heliosc(
+        &["check", "--message-format", "github", "Heliosfile.yml"],
+        &dir,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "::error file=Heliosfile.yml,line=7,col=5,endLine=7,endColumn=12,title=H0201 unknown-key::unknown key `replica` in service `web`%0Ahelp: did you mean `replicas`?",
+            "::error file=Heliosfile.yml,line=9,col=21,endLine=9,endColumn=37,title=H0701 unknown-reference::unknown reference `postgress`%0Ahelp: a reference starts with a service, a database, `secret` or `app`",
+        ]
+    );
+}

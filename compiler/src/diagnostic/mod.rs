@@ -8,7 +8,7 @@ pub(crate) mod constructors;
 mod render;
 
 pub use codes::{Code, Severity};
-pub use render::{RenderOptions, render, to_json};
+pub use render::{RenderOptions, render, to_github, to_json};
 
 use crate::span::Span;
 use serde::Serialize;

@@ -51,6 +51,42 @@ pub fn render(diagnostic: &Diagnostic, path: &str, text: &str, options: RenderOp
     out
 }
 
+/// The diagnostic as a GitHub Actions workflow command, so that CI shows it
+/// inline on the pull request:
+/// `::error file=F,line=L,col=C,endLine=L,endColumn=C,title=CODE::message`.
+pub fn to_github(diagnostic: &Diagnostic, path: &str, text: &str) -> String {
+    let span = diagnostic.primary_span();
+    let (line, column) = line_column(text, span.start);
+    let (end_line, end_column) = line_column(text, span.end);
+    let command = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut message = diagnostic.message.clone();
+    if let Some(help) = &diagnostic.help {
+        message.push_str("\nhelp: ");
+        message.push_str(help);
+    }
+    format!(
+        "::{command} file={},line={line},col={column},endLine={end_line},endColumn={end_column},title={}::{}",
+        escape_property(path),
+        escape_property(&format!("{} {}", diagnostic.code, diagnostic.code.slug())),
+        escape_data(&message),
+    )
+}
+
+/// Workflow-command escaping of a message.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Workflow-command escaping of a property value, which also ends at `:` or `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 /// The diagnostic as one JSON object: file, line, column, byte span, code,
 /// severity, message, help, and every label with its own position.
 pub fn to_json(diagnostic: &Diagnostic, path: &str, text: &str) -> serde_json::Value {
@@ -175,5 +211,32 @@ impl miette::Diagnostic for Report<'_> {
                 LabeledSpan::new_with_span(Some(label.message.clone()), span)
             }
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::{Code, Label};
+
+    #[test]
+    fn github_commands_escape_what_they_must() {
+        let text = "name: a\nversion: 2\n";
+        let diagnostic = Diagnostic {
+            code: Code::H0204,
+            severity: Severity::Error,
+            message: "50% off, twice".to_string(),
+            labels: vec![Label {
+                span: Span::new(17, 18),
+                message: String::new(),
+                primary: true,
+            }],
+            help: Some("line one\nline two".to_string()),
+        };
+        assert_eq!(
+            to_github(&diagnostic, "apps/a,b:c/Heliosfile", text),
+            "::error file=apps/a%2Cb%3Ac/Heliosfile,line=2,col=10,endLine=2,endColumn=11,\
+             title=H0204 unsupported-version::50%25 off, twice%0Ahelp: line one%0Aline two"
+        );
     }
 }
