@@ -66,6 +66,10 @@ pub(crate) enum Command {
         /// Kubernetes: one file per object instead of `manifests.yaml`.
         #[arg(long)]
         split: bool,
+        /// Write nothing; exit 1 with a diff when the output already in DIR
+        /// is stale, 0 when it is current (for repos that commit rendered output).
+        #[arg(long)]
+        check: bool,
         /// How diagnostics are printed.
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,

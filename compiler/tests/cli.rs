@@ -353,3 +353,46 @@ fn github_message_format_emits_workflow_commands() {
         ]
     );
 }
+
+#[test]
+fn build_check_reports_stale_output_and_writes_nothing() {
+    let dir = scratch("build-check");
+    write(&dir, "apps/shop/Heliosfile.yml", VALID);
+    write(
+        &dir,
+        "apps/blog/Heliosfile.yml",
+        &VALID.replace("name: shop", "name: blog"),
+    );
+    let built = heliosc(&["build", "apps", "--out", "rendered"], &dir);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+
+    let current = heliosc(&["build", "apps", "--out", "rendered", "--check"], &dir);
+    assert_eq!(current.status.code(), Some(0), "{}", stderr(&current));
+    assert!(stdout(&current).is_empty());
+
+    // One app changes, one is removed: both show in the diff, nothing is written.
+    write(
+        &dir,
+        "apps/shop/Heliosfile.yml",
+        &VALID.replace("http_port: 80", "http_port: 8080"),
+    );
+    std::fs::remove_dir_all(dir.join("apps/blog")).expect("remove blog");
+    let before =
+        std::fs::read_to_string(dir.join("rendered/shop/compose.yaml")).expect("compose.yaml");
+    let stale = heliosc(&["build", "apps", "--out", "rendered", "--check"], &dir);
+    assert_eq!(stale.status.code(), Some(1), "{}", stderr(&stale));
+    let diff = stdout(&stale);
+    assert!(diff.contains("--- a/rendered/shop/compose.yaml"), "{diff}");
+    assert!(
+        diff.contains("-    - \"80\"") && diff.contains("+    - \"8080\""),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("--- a/rendered/blog/compose.yaml"),
+        "a removed app is stale too: {diff}"
+    );
+    assert!(stderr(&stale).contains("is stale"), "{}", stderr(&stale));
+    let after =
+        std::fs::read_to_string(dir.join("rendered/shop/compose.yaml")).expect("compose.yaml");
+    assert_eq!(before, after, "--check writes nothing");
+}
