@@ -1,6 +1,9 @@
 //! The `heliosc` binary end to end: exit codes, output formats, folder
 //! search. Human output is snapshotted under `snapshots/cli`.
 
+mod common;
+
+use common::snapshot_settings;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -40,14 +43,6 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots/cli"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings
-}
-
 #[test]
 fn check_valid_file_exits_zero() {
     let dir = scratch("valid");
@@ -66,7 +61,8 @@ fn check_invalid_file_exits_one_with_every_error() {
     write(&dir, "Heliosfile.yml", INVALID);
     let output = heliosc(&["check", "Heliosfile.yml"], &dir);
     assert_eq!(output.status.code(), Some(1));
-    settings().bind(|| insta::assert_snapshot!("check_invalid_human", stderr(&output)));
+    snapshot_settings("cli")
+        .bind(|| insta::assert_snapshot!("check_invalid_human", stderr(&output)));
 }
 
 #[test]
@@ -162,7 +158,7 @@ fn explain_prints_the_code_documentation() {
     let dir = scratch("explain");
     let output = heliosc(&["explain", "H0103"], &dir);
     assert_eq!(output.status.code(), Some(0));
-    settings().bind(|| insta::assert_snapshot!("explain_H0103", stdout(&output)));
+    snapshot_settings("cli").bind(|| insta::assert_snapshot!("explain_H0103", stdout(&output)));
     let by_name = heliosc(&["explain", "duplicate-key"], &dir);
     assert_eq!(stdout(&by_name), stdout(&output));
     let list = heliosc(&["explain"], &dir);

@@ -9,32 +9,12 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
+mod common;
+
+use common::{fixtures, name_of, read, repo_root, tool_available};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The valid fixture files, sorted.
-fn fixtures() -> Vec<PathBuf> {
-    let folder = repo_root().join("fixtures").join("valid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", folder.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no fixture in {}", folder.display());
-    files
-}
-
-fn name_of(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// The file name without its extension, e.g. `shop` for `shop.yml`.
 fn stem_of(path: &Path) -> String {
@@ -42,10 +22,6 @@ fn stem_of(path: &Path) -> String {
         .and_then(|n| n.to_str())
         .unwrap_or_default()
         .to_string()
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// The compiled files of one fixture: `compose.yaml` and `.env.example`.
@@ -127,7 +103,7 @@ fn compile(path: &Path) -> Compiled {
 }
 
 fn compile_all() -> Vec<Compiled> {
-    fixtures().iter().map(|path| compile(path)).collect()
+    fixtures("valid").iter().map(|path| compile(path)).collect()
 }
 
 /// A fresh folder under the target dir.
@@ -143,23 +119,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
-/// Whether `program` runs at all; when it does not, the test is skipped
-/// with a message, or fails when `CI` is set.
-fn tool_available(program: &str, version_arg: &str) -> bool {
-    let runs = Command::new(program)
-        .arg(version_arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if runs {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("`{program}` is required when CI is set, and it does not run");
-    }
-    eprintln!("skipped: `{program}` is not installed");
-    false
-}
-
 /// Compose v1 checks at `config` time that a build context exists; create
 /// the folders the compiled `build.context` values name, under `dir`.
 fn create_build_contexts(compiled: &Compiled, dir: &Path) {
@@ -173,7 +132,7 @@ fn create_build_contexts(compiled: &Compiled, dir: &Path) {
 
 #[test]
 fn valid_fixtures_lower_to_compose() {
-    for path in fixtures() {
+    for path in fixtures("valid") {
         let compiled = compile(&path);
         let snapshot = format!(
             "# compose.yaml\n{}\n# .env.example\n{}",
@@ -189,7 +148,7 @@ fn valid_fixtures_lower_to_compose() {
 
 #[test]
 fn lowering_is_deterministic() {
-    for path in fixtures() {
+    for path in fixtures("valid") {
         let name = name_of(&path);
         let text = read(&path);
         let (first, first_diagnostics) = compile_text(&name, &text);

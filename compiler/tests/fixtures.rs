@@ -7,45 +7,12 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
+mod common;
+
+use common::{fixtures, name_of, read, snapshot_settings};
+
 use heliosc::Code;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The fixture files in `fixtures/<kind>/`, sorted. A fixture is a file; a
-/// folder holds a fixture app whose Heliosfile sits inside it.
-fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let folder = repo_root().join("fixtures").join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", folder.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn name_of(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn settings(kind: &str) -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(repo_root().join("snapshots").join(kind));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings
-}
 
 #[test]
 fn valid_fixtures_check_cleanly() {
@@ -70,7 +37,7 @@ fn valid_fixtures_check_cleanly() {
             snapshot.push_str("\n\n--- warnings ---\n");
             snapshot.push_str(&checked.render(&text));
         }
-        settings("valid").bind(|| insta::assert_snapshot!(name, snapshot));
+        snapshot_settings("valid").bind(|| insta::assert_snapshot!(name, snapshot));
     }
 }
 
@@ -114,7 +81,7 @@ fn invalid_fixtures_report_their_code() {
                 "{name}: span {span:?} out of range"
             );
         }
-        settings("invalid").bind(|| insta::assert_snapshot!(name, checked.render(&text)));
+        snapshot_settings("invalid").bind(|| insta::assert_snapshot!(name, checked.render(&text)));
     }
 }
 

@@ -12,6 +12,10 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
+mod common;
+
+use common::{fixtures, name_of, read, repo_root, snapshot_settings, tool_available};
+
 use heliosc::ir::{App, Target};
 use heliosc::lower::kubernetes::KubernetesOptions;
 use k8s_openapi::api::apps::v1 as apps;
@@ -22,7 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The kinds heliosc emits, in the design's order.
@@ -40,37 +44,9 @@ const ORDER: [&str; 7] = [
 /// newest `kubernetes-validate` ships and the oldest still supported.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.37.0", "1.35.0"];
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The valid fixture files, sorted.
-fn fixtures() -> Vec<PathBuf> {
-    let folder = repo_root().join("fixtures").join("valid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", folder.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no fixture in {}", folder.display());
-    files
-}
-
-fn name_of(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 /// Every valid fixture as `(file name, text)`.
 fn fixture_inputs() -> Vec<(String, String)> {
-    fixtures()
+    fixtures("valid")
         .iter()
         .map(|path| (name_of(path), read(path)))
         .collect()
@@ -396,14 +372,6 @@ fn concatenated(files: &[heliosc::OutputFile]) -> String {
         .join("\n")
 }
 
-fn snapshot_settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(repo_root().join("snapshots").join("kubernetes"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings
-}
-
 fn split_options() -> KubernetesOptions {
     KubernetesOptions {
         namespace: Some("apps".to_string()),
@@ -420,7 +388,7 @@ fn valid_fixtures_lower_to_kubernetes() {
         let paths: Vec<&str> = built.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["manifests.yaml", "secrets.required.yaml"], "{name}");
         let snapshot = concatenated(&built.files);
-        snapshot_settings().bind(|| insta::assert_snapshot!(name.clone(), snapshot));
+        snapshot_settings("kubernetes").bind(|| insta::assert_snapshot!(name.clone(), snapshot));
     }
 }
 
@@ -440,7 +408,7 @@ fn split_output_in_an_existing_namespace() {
         ingress.path,
         ingress.contents
     );
-    snapshot_settings().bind(|| insta::assert_snapshot!("shop.yml-split", snapshot));
+    snapshot_settings("kubernetes").bind(|| insta::assert_snapshot!("shop.yml-split", snapshot));
 
     assert!(
         out.objects.iter().all(|o| o.kind() != "Namespace"),
@@ -518,23 +486,6 @@ fn lowering_is_deterministic() {
             assert_eq!(first.diagnostics, second.diagnostics, "{name}");
         }
     }
-}
-
-/// Whether `program` runs at all; when it does not, the test is skipped
-/// with a message, or fails when `CI` is set.
-fn tool_available(program: &str, version_arg: &str) -> bool {
-    let runs = Command::new(program)
-        .arg(version_arg)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if runs {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("`{program}` is required when CI is set, and it does not run");
-    }
-    eprintln!("skipped: `{program}` is not installed");
-    false
 }
 
 #[test]
