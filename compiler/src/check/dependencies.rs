@@ -29,13 +29,7 @@ pub(crate) fn check_dependencies(
             || names.databases.contains_key(edge.to.as_str())
             || names.unchecked.contains(edge.to.as_str());
         if edge.explicit && (!known || edge.to == edge.from) {
-            let candidates = names
-                .services
-                .keys()
-                .chain(names.databases.keys())
-                .chain(names.unchecked.iter())
-                .copied()
-                .filter(|n| *n != edge.from);
+            let candidates = names.components().filter(|n| *n != edge.from);
             let suggestion = ck.closest_name(&edge.to, candidates);
             ck.report(diag::unknown_dependency(
                 &edge.to, &edge.from, edge.span, suggestion,

@@ -22,6 +22,17 @@ pub(crate) struct Names<'a> {
     pub(crate) unchecked: BTreeSet<&'a str>,
 }
 
+impl<'a> Names<'a> {
+    /// Every service and database name, for "did you mean".
+    pub(crate) fn components(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.services
+            .keys()
+            .chain(self.databases.keys())
+            .chain(self.unchecked.iter())
+            .copied()
+    }
+}
+
 const DATABASE_FIELDS: &[&str] = &["HOST", "PORT", "USER", "NAME", "PASSWORD", "URL"];
 const SERVICE_FIELDS: &[&str] = &["HOST", "PORT", "URL"];
 const APP_FIELDS: &[&str] = &["name"];
@@ -239,13 +250,7 @@ fn resolve(
         let target = (root != service).then(|| root.to_string());
         return Some((value, target));
     }
-    let candidates = names
-        .services
-        .keys()
-        .chain(names.databases.keys())
-        .chain(names.unchecked.iter())
-        .copied()
-        .chain(["secret", "app"]);
+    let candidates = names.components().chain(["secret", "app"]);
     let suggestion = ck.closest_name(root, candidates);
     ck.report(diag::unknown_reference(root, span, suggestion));
     None
