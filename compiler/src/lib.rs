@@ -32,6 +32,7 @@
 
 mod check;
 pub mod diagnostic;
+pub mod diff;
 pub mod ir;
 pub mod lower;
 pub mod parse;

@@ -1,0 +1,3 @@
+//! Benchmark of `heliosc diff` (in progress).
+
+fn main() {}
