@@ -752,57 +752,48 @@ impl Diff {
     /// `namespace`, `name`, `status`, `diff`) and `failures` (`side`, `path`,
     /// `diagnostics` as `heliosc check --message-format json` prints them).
     pub fn to_json(&self) -> String {
-        let apps: Vec<serde_json::Value> = self
+        let apps = self
             .apps
             .iter()
-            .map(|app| {
-                let objects: Vec<serde_json::Value> = app
+            .map(|app| JsonApp {
+                name: &app.name,
+                status: app.status,
+                base_path: app.base_path.as_deref(),
+                head_path: app.head_path.as_deref(),
+                objects: app
                     .objects
                     .iter()
-                    .map(|o| {
-                        serde_json::json!({
-                            "id": o.id.to_string(),
-                            "kind": o.id.kind,
-                            "namespace": o.id.namespace,
-                            "name": o.id.name,
-                            "status": o.status,
-                            "diff": o.diff,
-                        })
+                    .map(|o| JsonObject {
+                        id: o.id.to_string(),
+                        kind: &o.id.kind,
+                        namespace: o.id.namespace.as_deref(),
+                        name: &o.id.name,
+                        status: o.status,
+                        diff: o.diff.as_deref(),
                     })
-                    .collect();
-                let failures: Vec<serde_json::Value> = app
+                    .collect(),
+                failures: app
                     .failures
                     .iter()
-                    .map(|f| {
-                        let diagnostics: Vec<serde_json::Value> = f
+                    .map(|f| JsonFailure {
+                        side: f.side,
+                        path: &f.path,
+                        diagnostics: f
                             .diagnostics
                             .iter()
                             .map(|d| diagnostic::to_json(d, &f.path, &f.text))
-                            .collect();
-                        serde_json::json!({
-                            "side": f.side,
-                            "path": f.path,
-                            "diagnostics": diagnostics,
-                        })
+                            .collect(),
                     })
-                    .collect();
-                serde_json::json!({
-                    "name": app.name,
-                    "status": app.status,
-                    "base_path": app.base_path,
-                    "head_path": app.head_path,
-                    "objects": objects,
-                    "failures": failures,
-                })
+                    .collect(),
             })
             .collect();
-        let value = serde_json::json!({
-            "base": self.base,
-            "head": self.head,
-            "summary": self.summary(),
-            "apps": apps,
-        });
-        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        let json = JsonDiff {
+            base: &self.base,
+            head: &self.head,
+            summary: self.summary(),
+            apps,
+        };
+        let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
         text.push('\n');
         text
     }
@@ -879,6 +870,42 @@ impl Diff {
         }
         out
     }
+}
+
+/// `heliosc diff --format json`, fields in this order.
+#[derive(Serialize)]
+struct JsonDiff<'a> {
+    base: &'a Revision,
+    head: &'a Revision,
+    summary: Summary,
+    apps: Vec<JsonApp<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonApp<'a> {
+    name: &'a str,
+    status: Status,
+    base_path: Option<&'a str>,
+    head_path: Option<&'a str>,
+    objects: Vec<JsonObject<'a>>,
+    failures: Vec<JsonFailure<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonObject<'a> {
+    id: String,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    status: Status,
+    diff: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    side: Side,
+    path: &'a str,
+    diagnostics: Vec<serde_json::Value>,
 }
 
 /// One app's `<details>` block, at most `room` bytes: objects that do not

@@ -2,6 +2,8 @@
 //! reading files, printing, exit codes).
 
 mod args;
+mod diff_command;
+mod git;
 
 use args::{Cli, ColorChoice, Command, MessageFormat, TargetArg};
 use clap::Parser;
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
             message_format,
             color,
         ),
+        Command::Diff(args) => diff_command::run(args),
         Command::Schema => print_stdout(&heliosc::schema::json_schema()),
         Command::Explain { code } => explain(code.as_deref()),
     };
