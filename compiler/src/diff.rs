@@ -65,6 +65,26 @@ pub struct Revision {
     pub commit: String,
 }
 
+impl Revision {
+    /// `main (1a2b3c4)`, or the short id alone when the revision was given
+    /// as a commit id; in inline code for markdown.
+    fn label(&self, markdown: bool) -> String {
+        let short = short(&self.commit);
+        let quote = |text: &str| {
+            if markdown {
+                code(text)
+            } else {
+                text.to_string()
+            }
+        };
+        if self.rev.len() >= short.len() && self.commit.starts_with(&self.rev) {
+            quote(short)
+        } else {
+            format!("{} ({})", quote(&self.rev), quote(short))
+        }
+    }
+}
+
 /// Which side of the comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -673,11 +693,9 @@ impl Diff {
 
     fn revisions(&self) -> String {
         format!(
-            "base {} ({}), head {} ({})",
-            self.base.rev,
-            short(&self.base.commit),
-            self.head.rev,
-            short(&self.head.commit)
+            "base {}, head {}",
+            self.base.label(false),
+            self.head.label(false)
         )
     }
 
@@ -730,7 +748,16 @@ impl Diff {
                 }
             }
             for failure in &app.failures {
-                let _ = writeln!(out, "  fails to compile on {}:", failure.side.as_str());
+                if failure.path == app.path() {
+                    let _ = writeln!(out, "  fails to compile on {}:", failure.side.as_str());
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "  fails to compile on {} ({}):",
+                        failure.side.as_str(),
+                        failure.path
+                    );
+                }
                 let options = RenderOptions { color, width };
                 for d in &failure.diagnostics {
                     out.push_str(&diagnostic::render(
@@ -806,11 +833,9 @@ impl Diff {
         let mut out = String::from("## heliosc diff\n\n");
         let _ = writeln!(
             out,
-            "Base {} ({}), head {} ({}): {}.\n",
-            code(&self.base.rev),
-            code(short(&self.base.commit)),
-            code(&self.head.rev),
-            code(short(&self.head.commit)),
+            "Base {}, head {}: {}.\n",
+            self.base.label(true),
+            self.head.label(true),
             self.summary_line()
         );
         if self.apps.is_empty() {
@@ -839,18 +864,20 @@ impl Diff {
         table.push('\n');
         out.push_str(&table);
 
-        let note = |shown: usize, partial: bool| {
+        let note = |shown: usize, partial: Option<&str>| {
             let missing = self.apps.len() - shown;
             let what = match (partial, missing) {
-                (true, 1) => "part of the last app's details".to_string(),
-                (true, _) => format!(
-                    "part of one app's details and {} more",
-                    plural(missing - 1, "app")
+                (Some(name), 0) => format!("the rest of {} is not shown", code(name)),
+                (Some(name), _) => format!(
+                    "the rest of {} and the details of {missing} more {} are not shown",
+                    code(name),
+                    if missing == 1 { "app" } else { "apps" }
                 ),
-                (false, _) => format!("the details of {}", plural(missing, "app")),
+                (None, 1) => "the details of 1 app are not shown".to_string(),
+                (None, _) => format!("the details of {missing} apps are not shown"),
             };
             format!(
-                "> [!WARNING]\n> Truncated to stay under GitHub's {GITHUB_COMMENT_LIMIT}-character comment limit: {what} not shown. Run `heliosc diff` (`--format text`) for the whole diff.\n"
+                "> [!WARNING]\n> Truncated to stay under GitHub's 65,536-character comment limit: {what}. Run `heliosc diff` with `--format text` for the whole diff.\n"
             )
         };
         // Room kept for the note, whatever it says.
@@ -863,9 +890,12 @@ impl Diff {
             }
             let room = limit.saturating_sub(out.len() + NOTE_ROOM);
             let partial = markdown_block(app, room);
-            let shown_partly = !partial.is_empty();
-            out.push_str(&partial);
-            out.push_str(&note(index + usize::from(shown_partly), shown_partly));
+            if partial.is_empty() {
+                out.push_str(&note(index, None));
+            } else {
+                out.push_str(&partial);
+                out.push_str(&note(index + 1, Some(&app.name)));
+            }
             break;
         }
         out
@@ -956,11 +986,15 @@ fn markdown_block(app: &AppDiff, room: usize) -> String {
             .iter()
             .map(|d| diagnostic::render(d, &failure.path, &failure.text, RenderOptions::default()))
             .collect();
-        let title = format!(
-            "Fails to compile on {}: {}",
-            failure.side.as_str(),
-            code(&failure.path)
-        );
+        let title = if failure.path == app.path() {
+            format!("Fails to compile on {}:", failure.side.as_str())
+        } else {
+            format!(
+                "Fails to compile on {} ({}):",
+                failure.side.as_str(),
+                code(&failure.path)
+            )
+        };
         sections.push(fenced(&title, &rendered, "text"));
     }
     let last = sections.len();
