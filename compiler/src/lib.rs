@@ -175,10 +175,27 @@ impl std::error::Error for UnsupportedTarget {}
 /// ```
 pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, UnsupportedTarget> {
     let checked = check_with(path, text, &options.check);
-    let target = checked
-        .app
-        .as_ref()
-        .map(|app| options.target.unwrap_or(app.target));
+    lower_checked(checked, options.target, &options.lower)
+}
+
+/// Lowers a file that [`check_with`] already checked, to `target` (`None`:
+/// the file's own). For callers that need the checked app, e.g. its name,
+/// before they can choose the lowering options.
+///
+/// ```
+/// let text = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27 }\n";
+/// let checked = heliosc::check("Heliosfile", text);
+/// let folder = checked.app.as_ref().map(|app| app.name.clone());
+/// let built = heliosc::lower_checked(checked, None, &heliosc::LowerOptions::default()).expect("a supported target");
+/// assert_eq!(folder.as_deref(), Some("shop"));
+/// assert_eq!(built.files.len(), 2);
+/// ```
+pub fn lower_checked(
+    checked: Checked,
+    target: Option<ir::Target>,
+    options: &LowerOptions,
+) -> Result<Built, UnsupportedTarget> {
+    let target = checked.app.as_ref().map(|app| target.unwrap_or(app.target));
     let mut built = Built {
         path: checked.path,
         app: checked.app,
@@ -186,12 +203,12 @@ pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, Un
         files: Vec::new(),
         diagnostics: checked.diagnostics,
     };
-    let Some(app) = &built.app else {
+    let (Some(app), Some(target)) = (&built.app, target) else {
         return Ok(built);
     };
-    let lowered = match target.unwrap_or(app.target) {
-        ir::Target::Compose => lower::compose::lower(app, &options.lower),
-        ir::Target::Kubernetes => lower::kubernetes::lower(app, &options.lower),
+    let lowered = match target {
+        ir::Target::Compose => lower::compose::lower(app, options),
+        ir::Target::Kubernetes => lower::kubernetes::lower(app, options),
     };
     match lowered {
         Ok(files) => built.files = files,

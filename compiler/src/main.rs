@@ -10,7 +10,7 @@ use clap::Parser;
 use heliosc::diagnostic::{self, RenderOptions};
 use heliosc::ir::Target;
 use heliosc::lower::kubernetes::KubernetesOptions;
-use heliosc::{BuildOptions, CheckOptions, Code, LowerOptions, Severity};
+use heliosc::{CheckOptions, Code, LowerOptions, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -240,24 +240,22 @@ fn build(
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let options = BuildOptions {
-            target,
-            check: CheckOptions {
-                folder_depth_in_repo: folder_depth_in_repo(file),
-            },
-            lower: LowerOptions {
-                images: images.clone(),
-                tag: request.tag.clone(),
-                source_dir: None,
-                kubernetes: request.kubernetes.clone(),
-            },
+        let check = CheckOptions {
+            folder_depth_in_repo: folder_depth_in_repo(file),
         };
-        // The app's name (and so its output folder) is known only after
-        // checking; build once to learn it, then with the right source_dir.
-        let mut built = heliosc::build(&display, &text, &options).map_err(|e| e.to_string())?;
-        if let Some(app) = &built.app {
+        let checked = heliosc::check_with(&display, &text, &check);
+        // The app's name (and so its output folder, which build contexts
+        // are relative to) is known once the file is checked.
+        let mut lower = LowerOptions {
+            images: images.clone(),
+            tag: request.tag.clone(),
+            source_dir: None,
+            kubernetes: request.kubernetes.clone(),
+        };
+        let mut app_out = None;
+        if let Some(app) = &checked.app {
             known_services.extend(app.services.keys().cloned());
-            let app_out = if is_folder {
+            let folder = if is_folder {
                 out_absolute.join(&app.name)
             } else {
                 out_absolute.clone()
@@ -268,10 +266,12 @@ fn build(
                     app.name
                 ));
             }
-            let mut options = options.clone();
-            options.lower.source_dir = Some(relative_path(&app_out, &source_folder));
-            built = heliosc::build(&display, &text, &options).map_err(|e| e.to_string())?;
-            outputs.push((app_out, built.files.clone()));
+            lower.source_dir = Some(relative_path(&folder, &source_folder));
+            app_out = Some(folder);
+        }
+        let built = heliosc::lower_checked(checked, target, &lower).map_err(|e| e.to_string())?;
+        if let Some(folder) = app_out {
+            outputs.push((folder, built.files.clone()));
         }
         reporter.report(&built.diagnostics, &display, &text)?;
     }
