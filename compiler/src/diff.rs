@@ -357,28 +357,25 @@ pub fn compare(
     .into_iter()
     .enumerate()
     {
-        for source in sources {
-            let name = if same(source, other) {
-                if side == Side::Head {
-                    diff.unchanged += 1;
-                }
-                declared_name(&source.text)
-            } else {
-                let app = compile(source, side, options).map_err(DiffError::UnsupportedTarget)?;
-                let name = app.name.clone();
-                compiled[index].push(app);
-                Some(name)
-            };
-            if let Some(name) = name
-                && let Some(first) = names[index].insert(name.clone(), &source.path)
-            {
-                return Err(DiffError::DuplicateApp {
-                    side,
-                    name,
-                    first: first.to_string(),
-                    second: source.path.clone(),
-                });
-            }
+        for source in sources.iter().filter(|s| !same(s, other)) {
+            let app =
+                compile(source, side, options, other).map_err(DiffError::UnsupportedTarget)?;
+            add_name(&mut names[index], side, app.name.clone(), &source.path)?;
+            compiled[index].push(app);
+        }
+    }
+    // A file that is the same on both sides is not compiled. Its name is
+    // read (once for both sides) only to find another file defining the
+    // same app, so not at all when no file changed.
+    let any_compiled = compiled.iter().any(|c| !c.is_empty());
+    for source in head.iter().filter(|s| same(s, &base_by_path)) {
+        diff.unchanged += 1;
+        if !any_compiled {
+            continue;
+        }
+        if let Some(name) = declared_name(&source.text) {
+            add_name(&mut names[0], Side::Base, name.clone(), &source.path)?;
+            add_name(&mut names[1], Side::Head, name, &source.path)?;
         }
     }
     let [base_compiled, head_compiled] = compiled;
@@ -434,10 +431,33 @@ pub fn compare(
     Ok(diff)
 }
 
+/// Records that `path` defines the app `name` on one side; an error if
+/// another file already does.
+fn add_name<'a>(
+    names: &mut BTreeMap<String, &'a str>,
+    side: Side,
+    name: String,
+    path: &'a str,
+) -> Result<(), DiffError> {
+    match names.insert(name.clone(), path) {
+        Some(other) if other != path => Err(DiffError::DuplicateApp {
+            side,
+            name,
+            first: other.min(path).to_string(),
+            second: other.max(path).to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Compiles one file. An app that names itself nowhere (its file does not
+/// parse) takes the name declared by the file at the same path on the
+/// `other` side, else its path.
 fn compile<'a>(
     source: &'a Source,
     side: Side,
     options: &BuildOptions,
+    other: &HashMap<&str, &Source>,
 ) -> Result<Compiled<'a>, UnsupportedTarget> {
     let options = BuildOptions {
         check: CheckOptions {
@@ -451,6 +471,11 @@ fn compile<'a>(
         .as_ref()
         .map(|app| app.name.clone())
         .or_else(|| declared_name(&source.text))
+        .or_else(|| {
+            other
+                .get(source.path.as_str())
+                .and_then(|o| declared_name(&o.text))
+        })
         .unwrap_or_else(|| source.path.clone());
     let result = if built.has_errors() {
         Err(Failure {
@@ -724,13 +749,22 @@ impl Diff {
         let _ = writeln!(out, "{}", self.summary_line());
         for app in &self.apps {
             out.push('\n');
-            let title = format!(
-                "{} app {} ({}): {}",
-                app.status.sign(),
-                app.name,
-                app.path(),
-                app.status.as_str()
-            );
+            let title = if app.name == app.path() {
+                format!(
+                    "{} {}: {}",
+                    app.status.sign(),
+                    app.name,
+                    app.status.as_str()
+                )
+            } else {
+                format!(
+                    "{} app {} ({}): {}",
+                    app.status.sign(),
+                    app.name,
+                    app.path(),
+                    app.status.as_str()
+                )
+            };
             let _ = writeln!(out, "{}", paint.status(app.status, &paint.bold(&title)));
             if app.base_path.is_some() && app.head_path.is_some() && app.base_path != app.head_path
             {
@@ -1207,6 +1241,25 @@ mod tests {
         .expect("comparable");
         assert!(diff.apps.is_empty());
         assert_eq!(diff.unchanged, 1);
+    }
+
+    #[test]
+    fn a_file_naming_no_app_fails_under_its_path() {
+        let base = [source("a/Heliosfile", SHOP)];
+        let head = [source("a/Heliosfile", "name: [shop\n")];
+        let diff = compare(&base, &head, &BuildOptions::default()).expect("comparable");
+        let names: Vec<(&str, Status)> = diff
+            .apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.status))
+            .collect();
+        // Named after the app at the same path on the other side...
+        assert_eq!(names, [("shop", Status::Failed)]);
+        // ...or after its path.
+        let diff = compare(&[], &head, &BuildOptions::default()).expect("comparable");
+        assert_eq!(diff.apps[0].name, "a/Heliosfile");
+        assert!(diff.has_failures());
+        assert!(diff.to_text(false, 100).contains("! a/Heliosfile: failed"));
     }
 
     #[test]
