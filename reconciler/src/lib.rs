@@ -1,7 +1,16 @@
 //! The Helios reconciler: polls a config repo, compiles every Heliosfile with
 //! the `heliosc` library, diffs desired against live state and applies the
-//! changes. Its design is in `shared/design/reconciler.md`; the daemon itself
-//! is built in a later issue, and this crate only reserves its place in the
-//! workspace so that the compiler's public API is exercised as a dependency.
+//! changes. Its design is in `shared/design/reconciler.md`.
+//!
+//! Stages, one module each: `source` (the config repo: fetch one branch,
+//! read Heliosfiles from a commit's tree, backoff), [`desired`]
+//! (Heliosfiles to compiled apps), [`plan`] (desired and observed state to a plan, the mass-prune guard),
+//! [`backend`] (the trait Compose and Kubernetes implement, observed
+//! state) and `state` (the state directory as a git repository, the
+//! per-app env files of secrets).
+
+pub mod backend;
+pub mod desired;
+pub mod plan;
 
 pub use heliosc::VERSION as COMPILER_VERSION;

@@ -1,0 +1,262 @@
+//! The backend: what the reconciler drives (one Docker host through Compose,
+//! or one Kubernetes cluster), as one trait both implement, and the
+//! observed state a backend reports.
+//!
+//! This module owns the contract only. The Compose and Kubernetes
+//! implementations live in their own modules and are built one after the
+//! other; the trait was designed from both:
+//!
+//! - **Async.** The Kubernetes backend talks to the API server through
+//!   `kube`, which is async, and the Compose one waits on child processes
+//!   and the Docker Engine API. A sync trait would force each backend to
+//!   carry its own runtime and block the daemon's, which must keep serving
+//!   `/healthz` and react to SIGTERM while an apply or a health wait is in
+//!   flight. The methods return `impl Future + Send` (not `async fn`), so
+//!   that the daemon may spawn them on a multi-threaded runtime;
+//!   implementations still write `async fn`.
+//! - **Per component.** The plan applies databases before services and
+//!   deletes last, across apps, so `apply` and `delete` take the component
+//!   keys of one step (Compose: `up -d <services>`; Kubernetes: server-side
+//!   apply of those objects, namespaces first).
+//! - **Owned only.** `observe` reports only what carries the reconciler's
+//!   ownership labels; removal never touches anything else, and keeps data
+//!   volumes (Compose volumes, Kubernetes PersistentVolumeClaims, hence the
+//!   app's Namespace too) unless `prune_volumes` is set.
+//! - **Secrets by value, never in the desired app.** [`AppSecrets`] carries
+//!   them separately; Compose writes them to the env file, Kubernetes to
+//!   Secrets it creates once and never overwrites.
+
+use crate::desired::{ComponentKind, DesiredApp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+
+/// What a backend can do. Every method is about owned objects only.
+pub trait Backend {
+    /// The backend's name as on the command line: `compose` or `kubernetes`.
+    fn name(&self) -> &'static str;
+
+    /// Reads the live state of every owned app.
+    fn observe(&self) -> impl Future<Output = Result<ObservedState, BackendError>> + Send;
+
+    /// Creates or updates the given components of `app` (keys of
+    /// [`DesiredApp::components`]) so that they match it.
+    fn apply(
+        &self,
+        app: &DesiredApp,
+        components: &[String],
+        secrets: &AppSecrets,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Deletes the given owned components of an app that stays.
+    fn delete(
+        &self,
+        app: &str,
+        components: &[String],
+        prune_volumes: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Removes every owned object of `app` (Compose: `down`). Data volumes
+    /// are kept unless `prune_volumes`.
+    fn remove(
+        &self,
+        app: &str,
+        prune_volumes: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The app's health right now; the caller polls it until healthy or
+    /// its timeout.
+    fn health(&self, app: &str) -> impl Future<Output = Result<Health, BackendError>> + Send;
+}
+
+/// A failure of a backend operation.
+#[derive(Debug)]
+pub enum BackendError {
+    /// The backend cannot be reached at all (no Docker daemon, no API
+    /// server): nothing was observed or changed.
+    Unavailable(String),
+    /// A command the backend ran (e.g. `docker compose up`) exited with an
+    /// error; its output is kept, secrets excluded.
+    Command {
+        /// The command line, without secret values.
+        command: String,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+        /// What it printed on standard error.
+        stderr: String,
+    },
+    /// The backend's API answered with an error.
+    Api(String),
+    /// The backend refused to touch an object it does not own.
+    NotOwned {
+        /// The app the object belongs to, or `-` if it belongs to none.
+        app: String,
+        /// The object.
+        object: String,
+    },
+    /// A secret the app needs has no value.
+    MissingSecret {
+        /// The app.
+        app: String,
+        /// The secret's name.
+        secret: String,
+    },
+    /// Local I/O failed (writing the compose file, the env file).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(why) => write!(f, "backend unavailable: {why}"),
+            Self::Command {
+                command,
+                code,
+                stderr,
+            } => {
+                write!(f, "`{command}` failed")?;
+                if let Some(code) = code {
+                    write!(f, " with exit code {code}")?;
+                }
+                if !stderr.trim().is_empty() {
+                    write!(f, ": {}", stderr.trim())?;
+                }
+                Ok(())
+            }
+            Self::Api(why) => write!(f, "backend API error: {why}"),
+            Self::NotOwned { app, object } => {
+                write!(f, "{object} is not owned by app `{app}`; left alone")
+            }
+            Self::MissingSecret { app, secret } => {
+                write!(f, "app `{app}` needs secret `{secret}`, which has no value")
+            }
+            Self::Io(error) => write!(f, "I/O error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for BackendError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+/// A secret value. Its `Debug` does not show it, so that it cannot leak
+/// through a log line or a test failure message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The value itself, for the one place that must write it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The secret values one app gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppSecrets {
+    /// Generated password per database name (created once, never changed).
+    pub database_passwords: BTreeMap<String, Secret>,
+    /// User secrets by name (from `--secrets-file`).
+    pub user: BTreeMap<String, Secret>,
+    /// The env file holding all of them (mode 0600, in the state dir), for
+    /// a backend that passes secrets as a file (Compose `--env-file`).
+    pub env_file: Option<PathBuf>,
+}
+
+/// Live state of every owned app.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedState {
+    /// Owned apps by name.
+    pub apps: BTreeMap<String, ObservedApp>,
+}
+
+/// Live state of one owned app.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedApp {
+    /// Components by key (as in [`DesiredApp::components`]).
+    pub components: BTreeMap<String, ObservedComponent>,
+    /// Owned data volumes (Compose volumes without the project prefix;
+    /// Kubernetes PersistentVolumeClaims).
+    pub volumes: BTreeSet<String>,
+    /// The Heliosfile this app was last applied from, from the
+    /// reconciler's inventory (a backend's labels do not carry it). Lets
+    /// the planner hold an app whose file no longer even parses.
+    pub source_path: Option<String>,
+}
+
+/// Live state of one component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedComponent {
+    /// What it is (from the `dev.helios.component` label).
+    pub kind: ComponentKind,
+    /// Its instances: Compose containers, Kubernetes pods (or the object
+    /// itself, for objects without pods).
+    pub instances: Vec<Instance>,
+}
+
+/// One running (or not) instance of a component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The spec hash it was created from, if it carries one.
+    pub spec_hash: Option<String>,
+    /// Its state.
+    pub status: InstanceStatus,
+}
+
+/// The state of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStatus {
+    /// Running, with no health check.
+    Running,
+    /// Running and its health check passes.
+    Healthy,
+    /// Running, health check not yet decided: not drift, it is on its way.
+    Starting,
+    /// Running and its health check fails.
+    Unhealthy,
+    /// Stopped or crashed.
+    Exited,
+    /// Expected (a replica) but absent.
+    Missing,
+}
+
+/// An app's health, as the backend sees it now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// The overall state.
+    pub state: HealthState,
+    /// One line per component that is not healthy, for the status record.
+    pub details: Vec<String>,
+}
+
+/// The overall health of an app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Every instance runs and passes its health check.
+    Healthy,
+    /// Still rolling out or starting: wait.
+    Progressing,
+    /// Some instance fails and will not get better by waiting.
+    Unhealthy,
+}

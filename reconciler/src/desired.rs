@@ -1,0 +1,489 @@
+//! Desired state: every Heliosfile under the watched path, compiled with the
+//! `heliosc` library, app by app.
+//!
+//! This stage owns turning `(path, text)` pairs into what the planner
+//! compares with live state: per app its compiled files, its components
+//! (services, databases, Kubernetes objects) each with a hash of its
+//! compiled spec, and the variables or Secrets it needs. It is pure: no
+//! I/O, so the planner's tests can build desired state from literal text.
+//!
+//! A file that fails to compile does not stop the others; it is listed in
+//! [`DesiredState::failed`] with its diagnostics, and the planner holds the
+//! app it names at its last applied state. Two files declaring the same app
+//! name both fail: choosing one would silently deploy whichever sorts first.
+
+use heliosc::ir::Target;
+use heliosc::{CheckOptions, LowerOptions, OutputFile};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How to compile the apps.
+#[derive(Clone, Debug)]
+pub struct DesiredOptions {
+    /// The backend's target; every app is lowered to it, whatever its
+    /// Heliosfile's `target:` says, since one reconciler drives one backend.
+    pub target: Target,
+    /// Options for lowering (image overrides, tag, Kubernetes options).
+    pub lower: LowerOptions,
+}
+
+impl Default for DesiredOptions {
+    fn default() -> Self {
+        Self {
+            target: Target::Compose,
+            lower: LowerOptions::default(),
+        }
+    }
+}
+
+/// What a component of an app is: it decides the order of apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    /// A Kubernetes Namespace: applied before anything that lives in it.
+    Namespace,
+    /// A database (a Compose service of component `database`, or a
+    /// Kubernetes object of a database): applied before the services that
+    /// depend on it.
+    Database,
+    /// A service, or any other object of the app.
+    Service,
+}
+
+impl ComponentKind {
+    /// The name used in text output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Namespace => "namespace",
+            Self::Database => "database",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// One component of a desired app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredComponent {
+    /// What it is.
+    pub kind: ComponentKind,
+    /// Compose: the `dev.helios.spec-hash` label the compiler put on the
+    /// service. Kubernetes: SHA-256 of the object's YAML text (the backend
+    /// records it on the object as an annotation when it applies it).
+    pub spec_hash: String,
+}
+
+/// One app that compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredApp {
+    /// The app's name.
+    pub name: String,
+    /// Its Heliosfile's path, as given.
+    pub source_path: String,
+    /// The compiled files (`compose.yaml`, `manifests.yaml`, ...). They
+    /// hold references to secrets, never values.
+    pub files: Vec<OutputFile>,
+    /// Components by key: the service or database name for Compose;
+    /// `Kind/namespace/name` (or `Kind/name`) for Kubernetes.
+    pub components: BTreeMap<String, DesiredComponent>,
+    /// Data volumes the app uses (Compose: `<db>-data`, unprefixed).
+    pub volumes: BTreeSet<String>,
+    /// Database names, sorted.
+    pub databases: Vec<String>,
+    /// Compose: every variable the compose file interpolates (database
+    /// passwords, user secrets), sorted.
+    pub required_variables: Vec<String>,
+    /// Kubernetes: every Secret the manifests read, with its keys.
+    pub required_secrets: BTreeMap<String, BTreeSet<String>>,
+    /// Names of the user secrets the app declares, sorted.
+    pub user_secrets: Vec<String>,
+}
+
+/// A Heliosfile that did not give a desired app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedApp {
+    /// Its path, as given.
+    pub path: String,
+    /// The app name it declares, when its `name:` could be read. The
+    /// planner holds that app as last applied.
+    pub name: Option<String>,
+    /// Every diagnostic, rendered plain.
+    pub diagnostics: String,
+}
+
+/// Every app under the watched path.
+#[derive(Clone, Debug, Default)]
+pub struct DesiredState {
+    /// Apps that compiled, by name.
+    pub apps: BTreeMap<String, DesiredApp>,
+    /// Files that did not compile (or declared a name another file also
+    /// declares), sorted by path.
+    pub failed: Vec<FailedApp>,
+}
+
+impl DesiredState {
+    /// Whether `name` is an app of a file that failed: the planner must
+    /// neither change nor delete it.
+    pub fn is_held(&self, name: &str) -> bool {
+        self.failed.iter().any(|f| f.name.as_deref() == Some(name))
+    }
+
+    /// Whether some file failed without a readable name: it may be any
+    /// app, so no app can safely be called orphaned.
+    pub fn has_unattributed_failure(&self) -> bool {
+        self.failed.iter().any(|f| f.name.is_none())
+    }
+}
+
+/// Compiles every `(path, text)` Heliosfile, each on its own.
+pub fn desired_state(files: &[(String, String)], options: &DesiredOptions) -> DesiredState {
+    let mut lower = options.lower.clone();
+    // The reconciler reads the single manifest stream; split files would
+    // each be one opaque object.
+    lower.kubernetes.split = false;
+
+    let mut compiled: Vec<Result<DesiredApp, FailedApp>> = files
+        .iter()
+        .map(|(path, text)| compile_one(path, text, options.target, &lower))
+        .collect();
+
+    // Duplicate names fail every file that declares them.
+    let mut paths_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for result in &compiled {
+        let (name, path) = match result {
+            Ok(app) => (Some(&app.name), &app.source_path),
+            Err(failed) => (failed.name.as_ref(), &failed.path),
+        };
+        if let Some(name) = name {
+            paths_by_name
+                .entry(name.clone())
+                .or_default()
+                .push(path.clone());
+        }
+    }
+    for result in &mut compiled {
+        let (name, path) = match result {
+            Ok(app) => (app.name.clone(), app.source_path.clone()),
+            Err(failed) => match &failed.name {
+                Some(name) => (name.clone(), failed.path.clone()),
+                None => continue,
+            },
+        };
+        let Some(paths) = paths_by_name.get(&name).filter(|p| p.len() > 1) else {
+            continue;
+        };
+        let others: Vec<String> = paths
+            .iter()
+            .filter(|p| **p != path)
+            .map(|p| format!("`{p}`"))
+            .collect();
+        let message = format!(
+            "error: app name `{name}` is also declared by {}; every app needs its own name, so none of them is applied\n",
+            others.join(", ")
+        );
+        match result {
+            Ok(_) => {
+                *result = Err(FailedApp {
+                    path,
+                    name: Some(name),
+                    diagnostics: message,
+                });
+            }
+            Err(failed) => failed.diagnostics.push_str(&message),
+        }
+    }
+
+    let mut state = DesiredState::default();
+    for result in compiled {
+        match result {
+            Ok(app) => {
+                state.apps.insert(app.name.clone(), app);
+            }
+            Err(failed) => state.failed.push(failed),
+        }
+    }
+    state.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    state
+}
+
+fn compile_one(
+    path: &str,
+    text: &str,
+    target: Target,
+    lower: &LowerOptions,
+) -> Result<DesiredApp, FailedApp> {
+    let check = CheckOptions {
+        folder_depth_in_repo: folder_depth(path),
+    };
+    let checked = heliosc::check_with(path, text, &check);
+    let fail = |diagnostics: String| FailedApp {
+        path: path.to_string(),
+        name: declared_name(text),
+        diagnostics,
+    };
+    let built = match heliosc::lower_checked(checked, Some(target), lower) {
+        Ok(built) => built,
+        Err(unsupported) => return Err(fail(format!("error: {unsupported}\n"))),
+    };
+    if built.has_errors() {
+        return Err(fail(built.render(text)));
+    }
+    let Some(app) = &built.app else {
+        return Err(fail(built.render(text)));
+    };
+    let components = match target {
+        Target::Compose => compose_components(&built.files),
+        Target::Kubernetes => Ok(kubernetes_components(app, &built.files)),
+    }
+    .map_err(fail)?;
+    let (required_variables, required_secrets, volumes) = match target {
+        Target::Compose => (
+            heliosc::lower::compose::required_variables(app),
+            BTreeMap::new(),
+            app.databases
+                .keys()
+                .map(|db| format!("{db}-data"))
+                .collect(),
+        ),
+        Target::Kubernetes => (
+            Vec::new(),
+            heliosc::lower::kubernetes::required_secrets(app),
+            BTreeSet::new(),
+        ),
+    };
+    Ok(DesiredApp {
+        name: app.name.clone(),
+        source_path: path.to_string(),
+        files: built.files.clone(),
+        components,
+        volumes,
+        databases: app.databases.keys().cloned().collect(),
+        required_variables,
+        required_secrets,
+        user_secrets: app.secrets.clone(),
+    })
+}
+
+/// How many folders deep the Heliosfile is in the repository, so that the
+/// checker knows how far `..` may go.
+fn folder_depth(path: &str) -> usize {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .count()
+        .saturating_sub(1)
+}
+
+/// The top-level `name:` of a file that did not check, if it parses at all:
+/// a broken app must still be recognised as the app it was, so that it is
+/// held rather than deleted as an orphan.
+fn declared_name(text: &str) -> Option<String> {
+    let (root, _) = heliosc::parse::parse(text);
+    let heliosc::parse::Value::Map(entries) = root?.value else {
+        return None;
+    };
+    entries
+        .into_iter()
+        .find_map(|entry| match entry.value.value {
+            heliosc::parse::Value::Str(name) if entry.key == "name" => Some(name),
+            _ => None,
+        })
+}
+
+/// The part of `compose.yaml` the reconciler reads: each service's labels.
+#[derive(Deserialize)]
+struct ComposeFile {
+    #[serde(default)]
+    services: BTreeMap<String, ComposeService>,
+}
+
+#[derive(Deserialize)]
+struct ComposeService {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+fn compose_components(files: &[OutputFile]) -> Result<BTreeMap<String, DesiredComponent>, String> {
+    let Some(file) = files.iter().find(|f| f.path == "compose.yaml") else {
+        return Err("error: the compiler produced no compose.yaml\n".to_string());
+    };
+    let compose: ComposeFile = serde_saphyr::from_str(&file.contents)
+        .map_err(|e| format!("error: the compiled compose.yaml does not read back: {e}\n"))?;
+    let mut components = BTreeMap::new();
+    for (name, service) in compose.services {
+        let kind = match service
+            .labels
+            .get("dev.helios.component")
+            .map(String::as_str)
+        {
+            Some("database") => ComponentKind::Database,
+            _ => ComponentKind::Service,
+        };
+        let Some(spec_hash) = service.labels.get("dev.helios.spec-hash") else {
+            return Err(format!(
+                "error: service `{name}` of the compiled compose.yaml has no dev.helios.spec-hash label\n"
+            ));
+        };
+        components.insert(
+            name,
+            DesiredComponent {
+                kind,
+                spec_hash: spec_hash.clone(),
+            },
+        );
+    }
+    Ok(components)
+}
+
+fn kubernetes_components(
+    app: &heliosc::ir::App,
+    files: &[OutputFile],
+) -> BTreeMap<String, DesiredComponent> {
+    let manifests: Vec<OutputFile> = files
+        .iter()
+        .filter(|f| f.path == heliosc::lower::kubernetes::MANIFESTS_FILE)
+        .cloned()
+        .collect();
+    heliosc::diff::objects(&manifests)
+        .into_iter()
+        .map(|object| {
+            let kind = if object.id.kind == "Namespace" {
+                ComponentKind::Namespace
+            } else if app.databases.contains_key(&object.id.name) {
+                // Services and databases share one namespace of names, so an
+                // object named after a database belongs to it.
+                ComponentKind::Database
+            } else {
+                ComponentKind::Service
+            };
+            let component = DesiredComponent {
+                kind,
+                spec_hash: sha256_hex(&object.text),
+            };
+            (object.id.to_string(), component)
+        })
+        .collect()
+}
+
+/// SHA-256 of `text`, in lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect()
+    }
+
+    const SHOP: &str = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27, http_port: 80 }\ndatabases:\n  db: { type: postgresql }\n";
+
+    #[test]
+    fn compose_apps_have_services_databases_and_variables() {
+        let state = desired_state(
+            &files(&[("apps/shop/Heliosfile", SHOP)]),
+            &DesiredOptions::default(),
+        );
+        assert!(state.failed.is_empty(), "{:?}", state.failed);
+        let shop = &state.apps["shop"];
+        assert_eq!(shop.source_path, "apps/shop/Heliosfile");
+        assert_eq!(shop.components["web"].kind, ComponentKind::Service);
+        assert_eq!(shop.components["db"].kind, ComponentKind::Database);
+        assert_eq!(shop.components["web"].spec_hash.len(), 64);
+        assert_eq!(shop.databases, ["db"]);
+        assert_eq!(shop.required_variables, ["HELIOS_DB_PASSWORD"]);
+        assert!(shop.volumes.contains("db-data"));
+        assert!(shop.files.iter().any(|f| f.path == "compose.yaml"));
+    }
+
+    #[test]
+    fn kubernetes_apps_have_one_component_per_object() {
+        let options = DesiredOptions {
+            target: Target::Kubernetes,
+            ..Default::default()
+        };
+        let state = desired_state(&files(&[("shop/Heliosfile", SHOP)]), &options);
+        assert!(state.failed.is_empty(), "{:?}", state.failed);
+        let shop = &state.apps["shop"];
+        let keys: Vec<&str> = shop.components.keys().map(String::as_str).collect();
+        assert!(keys.contains(&"Namespace/shop"), "{keys:?}");
+        assert!(keys.contains(&"Deployment/shop/web"), "{keys:?}");
+        assert_eq!(
+            shop.components["Namespace/shop"].kind,
+            ComponentKind::Namespace
+        );
+        assert_eq!(
+            shop.components["StatefulSet/shop/db"].kind,
+            ComponentKind::Database
+        );
+        assert!(shop.required_secrets.contains_key("db-credentials"));
+    }
+
+    #[test]
+    fn a_changed_service_changes_only_its_hash() {
+        let before = desired_state(&files(&[("Heliosfile", SHOP)]), &DesiredOptions::default());
+        let changed = SHOP.replace("nginx:1.27", "nginx:1.28");
+        let after = desired_state(
+            &files(&[("Heliosfile", &changed)]),
+            &DesiredOptions::default(),
+        );
+        let (b, a) = (&before.apps["shop"], &after.apps["shop"]);
+        assert_ne!(b.components["web"], a.components["web"]);
+        assert_eq!(b.components["db"], a.components["db"]);
+    }
+
+    #[test]
+    fn a_failing_app_does_not_stop_the_others_and_keeps_its_name() {
+        let broken = "name: blog\nversion: 1\nservices:\n  web: { image: 12 }\n  x: {}\n";
+        let state = desired_state(
+            &files(&[("shop/Heliosfile", SHOP), ("blog/Heliosfile", broken)]),
+            &DesiredOptions::default(),
+        );
+        assert!(state.apps.contains_key("shop"));
+        assert_eq!(state.failed.len(), 1);
+        assert_eq!(state.failed[0].name.as_deref(), Some("blog"));
+        assert!(
+            state.failed[0].diagnostics.contains("H0"),
+            "{}",
+            state.failed[0].diagnostics
+        );
+        assert!(state.is_held("blog"));
+        assert!(!state.has_unattributed_failure());
+    }
+
+    #[test]
+    fn unreadable_yaml_is_an_unattributed_failure() {
+        let state = desired_state(
+            &files(&[("x/Heliosfile", "name: [unclosed\n")]),
+            &DesiredOptions::default(),
+        );
+        assert_eq!(state.failed[0].name, None);
+        assert!(state.has_unattributed_failure());
+    }
+
+    #[test]
+    fn duplicate_names_fail_both_files() {
+        let state = desired_state(
+            &files(&[("a/Heliosfile", SHOP), ("b/Heliosfile", SHOP)]),
+            &DesiredOptions::default(),
+        );
+        assert!(state.apps.is_empty());
+        assert_eq!(state.failed.len(), 2);
+        assert!(state.failed[0].diagnostics.contains("`b/Heliosfile`"));
+        assert!(state.failed[1].diagnostics.contains("`a/Heliosfile`"));
+        assert!(state.is_held("shop"));
+    }
+
+    #[test]
+    fn parent_folders_count_for_build_contexts() {
+        assert_eq!(folder_depth("Heliosfile"), 0);
+        assert_eq!(folder_depth("apps/api/Heliosfile"), 2);
+        assert_eq!(folder_depth("./api/Heliosfile"), 1);
+    }
+}
