@@ -2,7 +2,7 @@
 //! the `heliosc` library, diffs desired against live state and applies the
 //! changes. Its design is in `shared/design/reconciler.md`.
 //!
-//! Stages, one module each: `source` (the config repo: fetch one branch,
+//! Stages, one module each: [`source`] (the config repo: fetch one branch,
 //! read Heliosfiles from a commit's tree, backoff), [`desired`]
 //! (Heliosfiles to compiled apps), [`plan`] (desired and observed state to a plan, the mass-prune guard),
 //! [`backend`] (the trait Compose and Kubernetes implement, observed
@@ -12,5 +12,6 @@
 pub mod backend;
 pub mod desired;
 pub mod plan;
+pub mod source;
 
 pub use heliosc::VERSION as COMPILER_VERSION;
