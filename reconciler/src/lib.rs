@@ -6,12 +6,13 @@
 //! read Heliosfiles from a commit's tree, backoff), [`desired`]
 //! (Heliosfiles to compiled apps), [`plan`] (desired and observed state to a plan, the mass-prune guard),
 //! [`backend`] (the trait Compose and Kubernetes implement, observed
-//! state) and `state` (the state directory as a git repository, the
+//! state) and [`state`] (the state directory as a git repository, the
 //! per-app env files of secrets).
 
 pub mod backend;
 pub mod desired;
 pub mod plan;
 pub mod source;
+pub mod state;
 
 pub use heliosc::VERSION as COMPILER_VERSION;

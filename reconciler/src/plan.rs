@@ -11,7 +11,7 @@ use crate::backend::{InstanceStatus, ObservedApp, ObservedState};
 use crate::desired::{ComponentKind, DesiredApp, DesiredState};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 /// The default of `--max-prune-percent`.
 pub const DEFAULT_MAX_PRUNE_PERCENT: u32 = 50;
@@ -101,16 +101,16 @@ pub enum Reason {
     Unattributed,
 }
 
-impl Reason {
-    fn describe(self) -> String {
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Missing => "missing".to_string(),
-            Self::SpecChanged => "spec changed".to_string(),
-            Self::Drifted { drift } => format!("drifted: {}", drift.as_str()),
-            Self::Orphaned => "orphaned".to_string(),
-            Self::CompileFailed => "compile failed".to_string(),
+            Self::Missing => f.write_str("missing"),
+            Self::SpecChanged => f.write_str("spec changed"),
+            Self::Drifted { drift } => write!(f, "drifted: {}", drift.as_str()),
+            Self::Orphaned => f.write_str("orphaned"),
+            Self::CompileFailed => f.write_str("compile failed"),
             Self::Unattributed => {
-                "not desired, but a Heliosfile without a readable name failed".to_string()
+                f.write_str("not desired, but a Heliosfile without a readable name failed")
             }
         }
     }
@@ -597,7 +597,7 @@ impl Plan {
                 app.app
             );
             if let Some(reason) = app.reason {
-                let _ = write!(out, " ({})", reason.describe());
+                let _ = write!(out, " ({reason})");
             }
             out.push('\n');
             if let Some(failure) = &app.failure {
@@ -625,7 +625,7 @@ impl Plan {
                         component.name
                     );
                     if let Some(reason) = component.reason {
-                        let _ = write!(out, " ({})", reason.describe());
+                        let _ = write!(out, " ({reason})");
                     }
                     out.push('\n');
                 }
