@@ -2,9 +2,9 @@
 //! tree of a revision's commit is walked and its blobs read; nothing is
 //! checked out and the work tree is never touched.
 
-use crate::{HELIOSFILE_NAMES, SKIPPED_FOLDERS};
 use git2::{ObjectType, Repository, Tree};
 use heliosc::diff::{Revision, Source};
+use heliosc::{HELIOSFILE_NAMES, SKIPPED_FOLDERS};
 use std::path::Path;
 
 /// Opens the repository containing `dir` (searching upward, as git does).

@@ -44,6 +44,14 @@ pub use check::CheckOptions;
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use lower::{LowerOptions, OutputFile};
 
+/// File names recognised as a Heliosfile, in order of preference when a
+/// folder has more than one.
+pub const HELIOSFILE_NAMES: [&str; 3] = ["Heliosfile.yml", "Heliosfile.yaml", "Heliosfile"];
+
+/// Folders never searched for Heliosfiles (by the CLI, `heliosc diff` and
+/// the reconciler alike).
+pub const SKIPPED_FOLDERS: [&str; 3] = [".git", "target", "node_modules"];
+
 /// The compiler's version, as recorded in outputs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

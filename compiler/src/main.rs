@@ -10,16 +10,11 @@ use clap::Parser;
 use heliosc::diagnostic::{self, RenderOptions};
 use heliosc::ir::Target;
 use heliosc::lower::kubernetes::KubernetesOptions;
-use heliosc::{CheckOptions, Code, LowerOptions, Severity};
+use heliosc::{CheckOptions, Code, HELIOSFILE_NAMES, LowerOptions, SKIPPED_FOLDERS, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// File names recognised as Heliosfiles, in order of preference.
-const HELIOSFILE_NAMES: [&str; 3] = ["Heliosfile.yml", "Heliosfile.yaml", "Heliosfile"];
-/// Folders never searched.
-const SKIPPED_FOLDERS: [&str; 3] = [".git", "target", "node_modules"];
 
 /// Exit status for input errors.
 const EXIT_INPUT: u8 = 1;

@@ -15,12 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The names a Heliosfile may have, by preference: a folder holding several
-/// is read once, under the first. The same list as `heliosc check`.
-pub const HELIOSFILE_NAMES: [&str; 3] = ["Heliosfile.yml", "Heliosfile.yaml", "Heliosfile"];
-
-/// Folders never walked into, as `heliosc check` skips them.
-pub const SKIPPED_FOLDERS: [&str; 3] = [".git", "target", "node_modules"];
+pub use heliosc::{HELIOSFILE_NAMES, SKIPPED_FOLDERS};
 
 /// Heliosfiles bigger than this are flagged, not read: a manifest is a few
 /// kilobytes, and a huge blob (a committed archive renamed by mistake) must
