@@ -260,3 +260,181 @@ pub enum HealthState {
     /// Some instance fails and will not get better by waiting.
     Unhealthy,
 }
+
+#[cfg(test)]
+mod tests {
+    //! A whole plan → apply → observe sequence against an in-memory
+    //! stand-in, to check that applying a plan's steps converges: the next
+    //! plan changes nothing.
+
+    use super::*;
+    use crate::desired::{DesiredOptions, DesiredState, desired_state};
+    use crate::plan::{Phase, PlanOptions, plan};
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    /// Live state held in memory; every operation completes at once.
+    struct InMemory {
+        live: Mutex<ObservedState>,
+    }
+
+    impl Backend for InMemory {
+        fn name(&self) -> &'static str {
+            "in-memory"
+        }
+
+        async fn observe(&self) -> Result<ObservedState, BackendError> {
+            Ok(self
+                .live
+                .lock()
+                .map_err(|e| BackendError::Api(e.to_string()))?
+                .clone())
+        }
+
+        async fn apply(
+            &self,
+            app: &DesiredApp,
+            components: &[String],
+            _secrets: &AppSecrets,
+        ) -> Result<(), BackendError> {
+            let mut live = self
+                .live
+                .lock()
+                .map_err(|e| BackendError::Api(e.to_string()))?;
+            let observed = live.apps.entry(app.name.clone()).or_default();
+            for key in components {
+                let wanted = &app.components[key];
+                observed.components.insert(
+                    key.clone(),
+                    ObservedComponent {
+                        kind: wanted.kind,
+                        instances: vec![Instance {
+                            spec_hash: Some(wanted.spec_hash.clone()),
+                            status: InstanceStatus::Healthy,
+                        }],
+                    },
+                );
+            }
+            observed.volumes.extend(app.volumes.iter().cloned());
+            Ok(())
+        }
+
+        async fn delete(
+            &self,
+            app: &str,
+            components: &[String],
+            _prune_volumes: bool,
+        ) -> Result<(), BackendError> {
+            let mut live = self
+                .live
+                .lock()
+                .map_err(|e| BackendError::Api(e.to_string()))?;
+            if let Some(observed) = live.apps.get_mut(app) {
+                for key in components {
+                    observed.components.remove(key);
+                }
+            }
+            Ok(())
+        }
+
+        async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
+            let mut live = self
+                .live
+                .lock()
+                .map_err(|e| BackendError::Api(e.to_string()))?;
+            if prune_volumes {
+                live.apps.remove(app);
+            } else if let Some(observed) = live.apps.get_mut(app) {
+                observed.components.clear();
+            }
+            Ok(())
+        }
+
+        async fn health(&self, _app: &str) -> Result<Health, BackendError> {
+            Ok(Health {
+                state: HealthState::Healthy,
+                details: Vec::new(),
+            })
+        }
+    }
+
+    /// Runs a future that never waits (the in-memory backend's).
+    fn ready<T>(future: impl Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(value) => value,
+            Poll::Pending => unreachable!("in-memory operations complete at once"),
+        }
+    }
+
+    fn run_cycle(backend: &InMemory, desired: &DesiredState, options: &PlanOptions) {
+        let observed = ready(backend.observe()).expect("observed");
+        let plan = plan(desired, &observed, options);
+        for step in &plan.steps {
+            let result = match step.phase {
+                Phase::ApplyNamespaces | Phase::ApplyDatabases | Phase::ApplyServices => {
+                    ready(backend.apply(
+                        &desired.apps[&step.app],
+                        &step.components,
+                        &AppSecrets::default(),
+                    ))
+                }
+                Phase::DeleteComponents => {
+                    ready(backend.delete(&step.app, &step.components, options.prune_volumes))
+                }
+                Phase::RemoveApp => ready(backend.remove(&step.app, options.prune_volumes)),
+            };
+            result.expect("applied");
+        }
+    }
+
+    fn compile(files: &[(&str, &str)]) -> DesiredState {
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        desired_state(&files, &DesiredOptions::default())
+    }
+
+    #[test]
+    fn applying_a_plan_converges() {
+        let shop = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27 }\n  worker: { image: busybox:1 }\ndatabases:\n  db: { type: redis }\n";
+        let blog = "name: blog\nversion: 1\nservices:\n  web: { image: ghost:5 }\n";
+        let wiki = "name: wiki\nversion: 1\nservices:\n  web: { image: wiki:1 }\n";
+        let backend = InMemory {
+            live: Mutex::new(ObservedState::default()),
+        };
+        let options = PlanOptions::default();
+        let converged = |desired: &DesiredState| {
+            let observed = ready(backend.observe()).expect("observed");
+            let next = plan(desired, &observed, &options);
+            assert!(!next.has_changes(), "{}", next.to_text());
+        };
+
+        let first = compile(&[
+            ("shop/Heliosfile", shop),
+            ("blog/Heliosfile", blog),
+            ("wiki/Heliosfile", wiki),
+        ]);
+        run_cycle(&backend, &first, &options);
+        converged(&first);
+
+        // A changed service, a removed one, and a removed app.
+        let changed = shop
+            .replace("nginx:1.27", "nginx:1.28")
+            .replace("  worker: { image: busybox:1 }\n", "");
+        let second = compile(&[("shop/Heliosfile", &changed), ("wiki/Heliosfile", wiki)]);
+        run_cycle(&backend, &second, &options);
+        converged(&second);
+        let live = ready(backend.observe()).expect("observed");
+        assert!(!live.apps["shop"].components.contains_key("worker"));
+        assert!(
+            live.apps
+                .get("blog")
+                .is_none_or(|b| b.components.is_empty())
+        );
+    }
+}

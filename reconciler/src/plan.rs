@@ -328,6 +328,13 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         } else if let Some(wanted) = desired.apps.get(name) {
             plan_desired(wanted, live, options)
         } else if let Some(live) = live {
+            let volumes_to_prune = options.prune_volumes && !live.volumes.is_empty();
+            if live.components.is_empty() && !volumes_to_prune {
+                // Only the kept volumes of an app removed earlier: nothing
+                // to do, and planning its deletion again every cycle would
+                // also count it against the guard.
+                continue;
+            }
             if desired.has_unattributed_failure() {
                 AppPlan {
                     app: name.to_string(),
@@ -357,7 +364,17 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         };
         *count += 1;
     }
-    let refused = guard(summary.deleted, observed.apps.len(), options);
+    // Apps that run something; kept volumes of removed apps do not count.
+    let owned = observed
+        .apps
+        .values()
+        .filter(|a| !a.components.is_empty())
+        .count();
+    let deleted = apps
+        .iter()
+        .filter(|a| a.action == Action::Delete && !a.components.is_empty())
+        .count();
+    let refused = guard(deleted, owned, options);
     let steps = if refused.is_some() {
         Vec::new()
     } else {

@@ -417,3 +417,26 @@ fn the_plan_is_deterministic() {
     assert_eq!(a, b);
     assert_eq!(a.to_json(), b.to_json());
 }
+
+#[test]
+fn kept_volumes_of_a_removed_app_are_left_alone_until_pruned() {
+    let old = compile(&[
+        ("apps/shop/Heliosfile", SHOP),
+        ("apps/blog/Heliosfile", BLOG),
+    ]);
+    let mut observed = all_running(&old);
+    let shop = observed.apps.get_mut("shop").expect("shop");
+    shop.components.clear();
+    let desired = compile(&[("apps/blog/Heliosfile", BLOG)]);
+    let kept = plan(&desired, &observed, &PlanOptions::default());
+    assert!(kept.app("shop").is_none());
+    assert!(!kept.has_changes());
+    let options = PlanOptions {
+        prune_volumes: true,
+        ..Default::default()
+    };
+    let pruned = plan(&desired, &observed, &options);
+    // Volumes alone do not count against the guard: 1 owned app, 0 deleted.
+    assert!(pruned.refused.is_none());
+    snapshot("delete_leftover_volumes_prune_volumes", &pruned);
+}
