@@ -33,7 +33,7 @@
 
 use crate::diagnostic::{self, Diagnostic, RenderOptions};
 use crate::lower::OutputFile;
-use crate::{BuildOptions, CheckOptions, UnsupportedTarget};
+use crate::{BuildOptions, CheckOptions};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -301,8 +301,6 @@ pub enum DiffError {
         /// The other file.
         second: String,
     },
-    /// An app's target cannot be lowered by this compiler.
-    UnsupportedTarget(UnsupportedTarget),
 }
 
 impl fmt::Display for DiffError {
@@ -318,7 +316,6 @@ impl fmt::Display for DiffError {
                 "at the {} revision, `{first}` and `{second}` both define the app `{name}`",
                 side.as_str()
             ),
-            DiffError::UnsupportedTarget(e) => e.fmt(f),
         }
     }
 }
@@ -358,8 +355,7 @@ pub fn compare(
     .enumerate()
     {
         for source in sources.iter().filter(|s| !same(s, other)) {
-            let app =
-                compile(source, side, options, other).map_err(DiffError::UnsupportedTarget)?;
+            let app = compile(source, side, options, other);
             add_name(&mut names[index], side, app.name.clone(), &source.path)?;
             compiled[index].push(app);
         }
@@ -373,7 +369,7 @@ pub fn compare(
         if !any_compiled {
             continue;
         }
-        if let Some(name) = declared_name(&source.text) {
+        if let Some(name) = crate::parse::declared_name(&source.text) {
             add_name(&mut names[0], Side::Base, name.clone(), &source.path)?;
             add_name(&mut names[1], Side::Head, name, &source.path)?;
         }
@@ -458,23 +454,23 @@ fn compile<'a>(
     side: Side,
     options: &BuildOptions,
     other: &HashMap<&str, &Source>,
-) -> Result<Compiled<'a>, UnsupportedTarget> {
+) -> Compiled<'a> {
     let options = BuildOptions {
         check: CheckOptions {
             folder_depth_in_repo: source.folder_depth_in_repo,
         },
         ..options.clone()
     };
-    let built = crate::build(&source.path, &source.text, &options)?;
+    let built = crate::build(&source.path, &source.text, &options);
     let name = built
         .app
         .as_ref()
         .map(|app| app.name.clone())
-        .or_else(|| declared_name(&source.text))
+        .or_else(|| crate::parse::declared_name(&source.text))
         .or_else(|| {
             other
                 .get(source.path.as_str())
-                .and_then(|o| declared_name(&o.text))
+                .and_then(|o| crate::parse::declared_name(&o.text))
         })
         .unwrap_or_else(|| source.path.clone());
     let result = if built.has_errors() {
@@ -487,25 +483,11 @@ fn compile<'a>(
     } else {
         Ok(objects(&built.files))
     };
-    Ok(Compiled {
+    Compiled {
         source,
         name,
         result,
-    })
-}
-
-/// The app name a Heliosfile declares (top-level `name:`), if it parses.
-fn declared_name(text: &str) -> Option<String> {
-    let (root, _) = crate::parse::parse(text);
-    let crate::parse::Value::Map(entries) = root?.value else {
-        return None;
-    };
-    entries
-        .into_iter()
-        .find_map(|entry| match entry.value.value {
-            crate::parse::Value::Str(name) if entry.key == "name" => Some(name),
-            _ => None,
-        })
+    }
 }
 
 /// The objects of one app's compiled files, in output order.
@@ -1189,9 +1171,7 @@ mod tests {
             target: Some(target),
             ..BuildOptions::default()
         };
-        crate::build("Heliosfile", text, &options)
-            .expect("a supported target")
-            .files
+        crate::build("Heliosfile", text, &options).files
     }
 
     #[test]

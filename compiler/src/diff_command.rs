@@ -47,11 +47,11 @@ pub(crate) fn run(args: DiffArgs) -> Result<ExitCode, String> {
     };
     let mut diff = match heliosc::diff::compare(&base, &head, &options) {
         Ok(diff) => diff,
-        Err(e @ heliosc::diff::DiffError::DuplicateApp { .. }) => {
+        // Two files defining one app is an input error.
+        Err(e) => {
             eprintln!("heliosc: error: {e}");
             return Ok(ExitCode::from(EXIT_INPUT));
         }
-        Err(e) => return Err(e.to_string()),
     };
     diff.base = base_revision;
     diff.head = head_revision;

@@ -154,34 +154,17 @@ impl Built {
     }
 }
 
-/// An error that is not about the input: the target cannot be built by this
-/// version of the compiler.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnsupportedTarget(pub ir::Target);
-
-impl std::fmt::Display for UnsupportedTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "heliosc {VERSION} cannot lower to `{}` yet",
-            self.0.as_str()
-        )
-    }
-}
-
-impl std::error::Error for UnsupportedTarget {}
-
 /// Checks one Heliosfile and lowers it to its target's files.
 ///
 /// ```
 /// let text = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27, http_port: 80 }\n";
-/// let built = heliosc::build("Heliosfile", text, &heliosc::BuildOptions::default()).expect("a supported target");
+/// let built = heliosc::build("Heliosfile", text, &heliosc::BuildOptions::default());
 /// assert!(!built.has_errors());
 /// let compose = &built.files[0];
 /// assert_eq!(compose.path, "compose.yaml");
 /// assert!(compose.contents.contains("image: nginx:1.27"));
 /// ```
-pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, UnsupportedTarget> {
+pub fn build(path: &str, text: &str, options: &BuildOptions) -> Built {
     let checked = check_with(path, text, &options.check);
     lower_checked(checked, options.target, &options.lower)
 }
@@ -194,7 +177,7 @@ pub fn build(path: &str, text: &str, options: &BuildOptions) -> Result<Built, Un
 /// let text = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27 }\n";
 /// let checked = heliosc::check("Heliosfile", text);
 /// let folder = checked.app.as_ref().map(|app| app.name.clone());
-/// let built = heliosc::lower_checked(checked, None, &heliosc::LowerOptions::default()).expect("a supported target");
+/// let built = heliosc::lower_checked(checked, None, &heliosc::LowerOptions::default());
 /// assert_eq!(folder.as_deref(), Some("shop"));
 /// assert_eq!(built.files.len(), 2);
 /// ```
@@ -202,7 +185,7 @@ pub fn lower_checked(
     checked: Checked,
     target: Option<ir::Target>,
     options: &LowerOptions,
-) -> Result<Built, UnsupportedTarget> {
+) -> Built {
     let target = checked.app.as_ref().map(|app| target.unwrap_or(app.target));
     let mut built = Built {
         path: checked.path,
@@ -212,7 +195,7 @@ pub fn lower_checked(
         diagnostics: checked.diagnostics,
     };
     let (Some(app), Some(target)) = (&built.app, target) else {
-        return Ok(built);
+        return built;
     };
     let lowered = match target {
         ir::Target::Compose => lower::compose::lower(app, options),
@@ -226,7 +209,7 @@ pub fn lower_checked(
             diagnostic::truncate(&mut built.diagnostics);
         }
     }
-    Ok(built)
+    built
 }
 
 fn render_all(diagnostics: &[Diagnostic], path: &str, text: &str) -> String {

@@ -264,7 +264,7 @@ fn build(
             lower.source_dir = Some(relative_path(&folder, &source_folder));
             app_out = Some(folder);
         }
-        let built = heliosc::lower_checked(checked, target, &lower).map_err(|e| e.to_string())?;
+        let built = heliosc::lower_checked(checked, target, &lower);
         if let Some(folder) = app_out {
             outputs.push((folder, built.files.clone()));
         }

@@ -125,6 +125,22 @@ pub fn parse(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
     (Some(root), diagnostics)
 }
 
+/// The app name a Heliosfile declares (its top-level `name:` string), if
+/// the YAML parses at all, even when the file does not check: a broken app
+/// is still recognised as the app it was.
+pub fn declared_name(text: &str) -> Option<String> {
+    let (root, _) = parse(text);
+    let Value::Map(entries) = root?.value else {
+        return None;
+    };
+    entries
+        .into_iter()
+        .find_map(|entry| match entry.value.value {
+            Value::Str(name) if entry.key == "name" => Some(name),
+            _ => None,
+        })
+}
+
 /// Turns a `serde-saphyr` error into a diagnostic at the place it names.
 fn yaml_error(text: &str, error: &serde_saphyr::Error) -> Diagnostic {
     let span = error

@@ -75,8 +75,7 @@ fn compile_text(name: &str, text: &str) -> (Vec<heliosc::OutputFile>, String) {
         },
         ..Default::default()
     };
-    let built = heliosc::build(&format!("fixtures/valid/{name}"), text, &options)
-        .expect("compose is supported");
+    let built = heliosc::build(&format!("fixtures/valid/{name}"), text, &options);
     let rendered = built.render(text);
     assert!(!built.has_errors(), "{name} has errors:\n{rendered}");
     (built.files, rendered)

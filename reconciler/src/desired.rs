@@ -218,13 +218,10 @@ fn compile_one(
     let checked = heliosc::check_with(path, text, &check);
     let fail = |diagnostics: String| FailedApp {
         path: path.to_string(),
-        name: declared_name(text),
+        name: heliosc::parse::declared_name(text),
         diagnostics,
     };
-    let built = match heliosc::lower_checked(checked, Some(target), lower) {
-        Ok(built) => built,
-        Err(unsupported) => return Err(fail(format!("error: {unsupported}\n"))),
-    };
+    let built = heliosc::lower_checked(checked, Some(target), lower);
     if built.has_errors() {
         return Err(fail(built.render(text)));
     }
@@ -271,22 +268,6 @@ fn folder_depth(path: &str) -> usize {
         .filter(|part| !part.is_empty() && *part != ".")
         .count()
         .saturating_sub(1)
-}
-
-/// The top-level `name:` of a file that did not check, if it parses at all:
-/// a broken app must still be recognised as the app it was, so that it is
-/// held rather than deleted as an orphan.
-fn declared_name(text: &str) -> Option<String> {
-    let (root, _) = heliosc::parse::parse(text);
-    let heliosc::parse::Value::Map(entries) = root?.value else {
-        return None;
-    };
-    entries
-        .into_iter()
-        .find_map(|entry| match entry.value.value {
-            heliosc::parse::Value::Str(name) if entry.key == "name" => Some(name),
-            _ => None,
-        })
 }
 
 /// The part of `compose.yaml` the reconciler reads: each service's labels.
