@@ -6,10 +6,12 @@
 //! read Heliosfiles from a commit's tree, backoff), [`desired`]
 //! (Heliosfiles to compiled apps), [`plan`] (desired and observed state to a plan, the mass-prune guard),
 //! [`backend`] (the trait Compose and Kubernetes implement, observed
-//! state) and [`state`] (the state directory as a git repository, the
-//! per-app env files of secrets).
+//! state), [`backends`] (its implementations: [`backends::compose`]) and
+//! [`state`] (the state directory as a git repository, the per-app env
+//! files of secrets).
 
 pub mod backend;
+pub mod backends;
 pub mod desired;
 pub mod plan;
 pub mod source;

@@ -1,0 +1,718 @@
+//! The Compose backend: one Docker host.
+//!
+//! - **Observe** through the Docker Engine API (`bollard`, local unix
+//!   socket): containers carrying `dev.helios.app` (exited ones too, since
+//!   a crashed container is drift), grouped by app and service, with their
+//!   `dev.helios.spec-hash`; and the `<db>-data` volumes Compose made for
+//!   those apps.
+//! - **Apply** with the real Compose tool of the host (`docker compose`,
+//!   else `docker-compose`), so that what runs is exactly what an operator
+//!   would get by hand from the same file: the compiled `compose.yaml` is
+//!   written to `<state_dir>/apps/<app>/compose.yaml` and brought up with
+//!   `-p <app> -f <that file> --env-file <secrets> up -d`.
+//! - **Secrets** go by path: the env file of [`AppSecrets::env_file`], or,
+//!   when the caller gives values only, one this backend writes with mode
+//!   0600 to `<state_dir>/secrets/<app>.env`. No value is ever logged or put
+//!   on a command line.
+
+use crate::backend::{
+    AppSecrets, Backend, BackendError, Health, HealthState, Instance, InstanceStatus,
+    ObservedComponent, ObservedState,
+};
+use crate::desired::{ComponentKind, DesiredApp};
+use bollard::Docker;
+use bollard::models::{
+    ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
+    NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The label every container the compiler emits carries: the app's name.
+pub const APP_LABEL: &str = "dev.helios.app";
+/// The label naming the service (or database) a container runs.
+pub const SERVICE_LABEL: &str = "dev.helios.service";
+/// The label telling a service from a database.
+pub const COMPONENT_LABEL: &str = "dev.helios.component";
+/// The label holding the hash of the compiled service definition.
+pub const SPEC_HASH_LABEL: &str = "dev.helios.spec-hash";
+/// The label Compose (v1 and v2) sets on everything of a project.
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label Compose sets on a volume: its name in the compose file.
+const VOLUME_LABEL: &str = "com.docker.compose.volume";
+
+/// Which Compose tool the host has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComposeTool {
+    /// The `docker compose` plugin (Compose v2).
+    Plugin,
+    /// The standalone `docker-compose` (Compose v1, or v2's standalone
+    /// binary).
+    Standalone,
+}
+
+impl ComposeTool {
+    /// Finds the tool: `docker compose` if `docker compose version` works,
+    /// else `docker-compose` if `docker-compose version` does.
+    pub async fn detect() -> Result<Self, BackendError> {
+        if succeeds("docker", &["compose", "version"]).await {
+            Ok(Self::Plugin)
+        } else if succeeds("docker-compose", &["version"]).await {
+            Ok(Self::Standalone)
+        } else {
+            Err(BackendError::Unavailable(
+                "neither `docker compose` nor `docker-compose` works on this host".to_string(),
+            ))
+        }
+    }
+
+    /// The program and the arguments that come before the subcommand.
+    fn command(self) -> tokio::process::Command {
+        match self {
+            Self::Plugin => {
+                let mut command = tokio::process::Command::new("docker");
+                command.arg("compose");
+                command
+            }
+            Self::Standalone => {
+                let mut command = tokio::process::Command::new("docker-compose");
+                // Compose v1 ignores `deploy:` (replicas, resource limits)
+                // without it; v2 applies them anyway and accepts the flag.
+                command.arg("--compatibility");
+                command
+            }
+        }
+    }
+
+    /// How the command line starts, for messages.
+    fn display(self) -> &'static str {
+        match self {
+            Self::Plugin => "docker compose",
+            Self::Standalone => "docker-compose --compatibility",
+        }
+    }
+}
+
+async fn succeeds(program: &str, args: &[&str]) -> bool {
+    tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The Compose backend of one Docker host.
+#[derive(Debug)]
+pub struct ComposeBackend {
+    docker: Docker,
+    tool: ComposeTool,
+    state_dir: PathBuf,
+}
+
+impl ComposeBackend {
+    /// Connects to the local Docker Engine (`DOCKER_HOST` or the default
+    /// socket), agrees on an API version with it, and finds the Compose
+    /// tool. `state_dir` is the reconciler's state directory.
+    pub async fn connect(state_dir: &Path) -> Result<Self, BackendError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| BackendError::Unavailable(format!("Docker Engine: {e}")))?
+            // bollard speaks a newer API than older engines (20.10 is
+            // 1.41); without this they refuse every request.
+            .negotiate_version()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("Docker Engine: {e}")))?;
+        let tool = ComposeTool::detect().await?;
+        Ok(Self {
+            docker,
+            tool,
+            state_dir: state_dir.to_path_buf(),
+        })
+    }
+
+    /// The Compose tool in use.
+    pub fn tool(&self) -> ComposeTool {
+        self.tool
+    }
+
+    /// Where the compiled `compose.yaml` of `app` is written before `up`.
+    /// It stays after `remove` without `prune_volumes`: it is what a later
+    /// `down -v` needs to find the kept volumes.
+    pub fn compose_file(&self, app: &str) -> PathBuf {
+        self.state_dir.join("apps").join(app).join("compose.yaml")
+    }
+
+    /// The env file this backend writes when the caller gives secret
+    /// values but no file.
+    fn own_env_file(&self, app: &str) -> PathBuf {
+        self.state_dir.join("secrets").join(format!("{app}.env"))
+    }
+
+    /// Polls [`Backend::health`] until the app is healthy, definitely
+    /// unhealthy, or `timeout` passes (then it is reported as it last was,
+    /// `Progressing` meaning "did not settle in time").
+    pub async fn wait_healthy(
+        &self,
+        app: &str,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<Health, BackendError> {
+        let start = Instant::now();
+        loop {
+            let health = self.health(app).await?;
+            if health.state != HealthState::Progressing || start.elapsed() >= timeout {
+                return Ok(health);
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Creates the external network the compiled files join, if missing.
+    async fn ensure_edge_network(&self) -> Result<(), BackendError> {
+        let network = heliosc::lower::compose::EDGE_NETWORK;
+        match self.docker.inspect_network(network, None).await {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(api(e)),
+        }
+        let request = NetworkCreateRequest {
+            name: network.to_string(),
+            driver: Some("bridge".to_string()),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another process created it in between: fine.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// The env file to pass for `app`: the caller's, or one written here.
+    fn env_file(&self, app: &DesiredApp, secrets: &AppSecrets) -> Result<PathBuf, BackendError> {
+        let mut provided: BTreeMap<String, &str> = BTreeMap::new();
+        for (database, password) in &secrets.database_passwords {
+            provided.insert(
+                heliosc::lower::database_password_variable(database),
+                password.expose(),
+            );
+        }
+        for (name, value) in &secrets.user {
+            provided.insert(heliosc::lower::user_secret_variable(name), value.expose());
+        }
+        if let Some(path) = &secrets.env_file {
+            // The caller's file holds the values; check at least that it is
+            // there, so that Compose does not run with blank passwords.
+            if !path.is_file() {
+                return Err(BackendError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("env file {} does not exist", path.display()),
+                )));
+            }
+            return Ok(path.clone());
+        }
+        if let Some(missing) = app
+            .required_variables
+            .iter()
+            .find(|v| !provided.contains_key(*v))
+        {
+            return Err(BackendError::MissingSecret {
+                app: app.name.clone(),
+                secret: missing.clone(),
+            });
+        }
+        let text: String = provided
+            .iter()
+            .map(|(variable, value)| format!("{variable}={}\n", quote_env(value)))
+            .collect();
+        let path = self.own_env_file(&app.name);
+        write_private(&path, &text)?;
+        Ok(path)
+    }
+
+    /// Runs the Compose tool for project `app` with its file; the error
+    /// keeps the command line (paths only) and standard error.
+    async fn compose(
+        &self,
+        app: &str,
+        env_file: Option<&Path>,
+        args: &[&str],
+    ) -> Result<(), BackendError> {
+        let file = self.compose_file(app);
+        let mut command = self.tool.command();
+        command
+            .args(["--ansi", "never", "-p", app])
+            .arg("-f")
+            .arg(&file);
+        let mut line = format!("{} -p {app} -f {}", self.tool.display(), file.display());
+        if let Some(env_file) = env_file {
+            command.arg("--env-file").arg(env_file);
+            line.push_str(&format!(" --env-file {}", env_file.display()));
+        }
+        command.args(args);
+        for arg in args {
+            line.push(' ');
+            line.push_str(arg);
+        }
+        command
+            .stdin(std::process::Stdio::null())
+            // The env file is the one source of values: a variable of the
+            // reconciler's own environment must not leak into an app.
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME");
+        let output = command.output().await.map_err(|e| BackendError::Command {
+            command: line.clone(),
+            code: None,
+            stderr: e.to_string(),
+        })?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(BackendError::Command {
+                command: line,
+                code: output.status.code(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
+        }
+    }
+
+    /// Owned containers, exited ones included; of one app if given.
+    async fn containers(&self, app: Option<&str>) -> Result<Vec<ContainerSummary>, BackendError> {
+        let label = match app {
+            Some(app) => format!("{APP_LABEL}={app}"),
+            None => APP_LABEL.to_string(),
+        };
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(unavailable_or_api)
+    }
+
+    /// The `<db>-data` volumes Compose made for `apps`, by app (names as
+    /// in the compose file, without the project prefix), with their full
+    /// names.
+    async fn volumes(
+        &self,
+        apps: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, BackendError> {
+        let filters = HashMap::from([("label", vec![VOLUME_LABEL.to_string()])]);
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listed = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(unavailable_or_api)?;
+        let mut by_app: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for volume in listed.volumes.unwrap_or_default() {
+            let (Some(project), Some(name)) = (
+                volume.labels.get(PROJECT_LABEL),
+                volume.labels.get(VOLUME_LABEL),
+            ) else {
+                continue;
+            };
+            // Compose volumes carry no dev.helios label, so ownership is
+            // the project being an owned app and the name the compiler's
+            // `<db>-data` form.
+            if apps.contains(project) && name.ends_with("-data") {
+                by_app
+                    .entry(project.clone())
+                    .or_default()
+                    .insert(name.clone(), volume.name.clone());
+            }
+        }
+        Ok(by_app)
+    }
+
+    /// Apps this backend wrote a compose file for: after a `remove` that
+    /// kept volumes, the only trace of the app besides its volumes.
+    fn apps_with_files(&self) -> BTreeSet<String> {
+        let Ok(entries) = std::fs::read_dir(self.state_dir.join("apps")) else {
+            return BTreeSet::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("compose.yaml").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Backend for ComposeBackend {
+    fn name(&self) -> &'static str {
+        "compose"
+    }
+
+    async fn observe(&self) -> Result<ObservedState, BackendError> {
+        let mut state = ObservedState::default();
+        for container in self.containers(None).await? {
+            let labels = container.labels.clone().unwrap_or_default();
+            let (Some(app), Some(service)) = (labels.get(APP_LABEL), labels.get(SERVICE_LABEL))
+            else {
+                continue;
+            };
+            let kind = match labels.get(COMPONENT_LABEL).map(String::as_str) {
+                Some("database") => ComponentKind::Database,
+                _ => ComponentKind::Service,
+            };
+            let component = state
+                .apps
+                .entry(app.clone())
+                .or_default()
+                .components
+                .entry(service.clone())
+                .or_insert_with(|| ObservedComponent {
+                    kind,
+                    instances: Vec::new(),
+                });
+            component.instances.push(Instance {
+                spec_hash: labels.get(SPEC_HASH_LABEL).cloned(),
+                status: instance_status(&container),
+            });
+        }
+        let mut apps: BTreeSet<String> = state.apps.keys().cloned().collect();
+        apps.extend(self.apps_with_files());
+        for (app, volumes) in self.volumes(&apps).await? {
+            state
+                .apps
+                .entry(app)
+                .or_default()
+                .volumes
+                .extend(volumes.into_keys());
+        }
+        Ok(state)
+    }
+
+    async fn apply(
+        &self,
+        app: &DesiredApp,
+        components: &[String],
+        secrets: &AppSecrets,
+    ) -> Result<(), BackendError> {
+        if components.is_empty() {
+            return Ok(());
+        }
+        let Some(file) = app.files.iter().find(|f| f.path == "compose.yaml") else {
+            return Err(BackendError::Api(format!(
+                "app `{}` has no compiled compose.yaml",
+                app.name
+            )));
+        };
+        let env_file = self.env_file(app, secrets)?;
+        let path = self.compose_file(&app.name);
+        write_atomically(&path, &file.contents)?;
+        self.ensure_edge_network().await?;
+        let mut args = vec!["up", "-d"];
+        // Orphans (services that left the file) go only when the whole app
+        // is applied: the plan applies databases first and deletes last,
+        // and a database step must not remove anything.
+        let whole = app.components.keys().all(|k| components.contains(k));
+        if whole {
+            args.push("--remove-orphans");
+        }
+        args.extend(components.iter().map(String::as_str));
+        self.compose(&app.name, Some(&env_file), &args).await
+    }
+
+    async fn delete(
+        &self,
+        app: &str,
+        components: &[String],
+        prune_volumes: bool,
+    ) -> Result<(), BackendError> {
+        // Through the API rather than Compose: the services are no longer
+        // in the app's compose file, so Compose does not know them.
+        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+        for container in self.containers(Some(app)).await? {
+            let labels = container.labels.clone().unwrap_or_default();
+            let owned = labels.get(APP_LABEL).is_some_and(|a| a == app);
+            let Some(service) = labels.get(SERVICE_LABEL) else {
+                continue;
+            };
+            if !owned || !components.contains(service) {
+                continue;
+            }
+            if let Some(id) = &container.id {
+                self.docker
+                    .remove_container(id, Some(remove.clone()))
+                    .await
+                    .map_err(api)?;
+            }
+        }
+        if prune_volumes {
+            let apps = BTreeSet::from([app.to_string()]);
+            let volumes = self.volumes(&apps).await?;
+            for (name, full) in volumes.get(app).into_iter().flatten() {
+                let database = name.trim_end_matches("-data");
+                if components.iter().any(|c| c == database) {
+                    self.docker
+                        .remove_volume(full, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                        .await
+                        .map_err(api)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
+        let file = self.compose_file(app);
+        if !file.is_file() {
+            // Nothing this backend applied (or its file was lost): remove
+            // the owned containers through the API instead.
+            let keys: Vec<String> = self
+                .containers(Some(app))
+                .await?
+                .iter()
+                .filter_map(|c| c.labels.as_ref()?.get(SERVICE_LABEL).cloned())
+                .collect();
+            return self.delete(app, &keys, prune_volumes).await;
+        }
+        let env_file = self.own_env_file(app);
+        // Compose interpolates the file even to take it down; without the
+        // values it only warns, so a missing env file is not an error.
+        let env_file = env_file.is_file().then_some(env_file.as_path());
+        let mut args = vec!["down", "--remove-orphans"];
+        if prune_volumes {
+            args.push("-v");
+        }
+        self.compose(app, env_file, &args).await?;
+        if prune_volumes {
+            // Nothing of the app is left: forget it, so that observe no
+            // longer reports it.
+            std::fs::remove_file(&file)?;
+        }
+        Ok(())
+    }
+
+    async fn health(&self, app: &str) -> Result<Health, BackendError> {
+        let containers = self.containers(Some(app)).await?;
+        if containers.is_empty() {
+            return Ok(Health {
+                state: HealthState::Unhealthy,
+                details: vec![format!("app `{app}` has no containers")],
+            });
+        }
+        let mut progressing = false;
+        let mut unhealthy = false;
+        let mut details = Vec::new();
+        for container in &containers {
+            let labels = container.labels.clone().unwrap_or_default();
+            let service = labels.get(SERVICE_LABEL).map_or("?", String::as_str);
+            let name = container
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map_or("?", |n| n.trim_start_matches('/'));
+            let status = instance_status(container);
+            let what = match status {
+                InstanceStatus::Running | InstanceStatus::Healthy => continue,
+                InstanceStatus::Starting => {
+                    progressing = true;
+                    "starting"
+                }
+                InstanceStatus::Unhealthy => {
+                    unhealthy = true;
+                    "unhealthy"
+                }
+                InstanceStatus::Exited | InstanceStatus::Missing => {
+                    unhealthy = true;
+                    "not running"
+                }
+            };
+            let docker_status = container.status.as_deref().unwrap_or("");
+            details.push(format!("{service}: {name} {what} ({docker_status})"));
+        }
+        details.sort();
+        let state = if unhealthy {
+            HealthState::Unhealthy
+        } else if progressing {
+            HealthState::Progressing
+        } else {
+            HealthState::Healthy
+        };
+        Ok(Health { state, details })
+    }
+}
+
+/// A container's state as the trait sees it. The health comes from the
+/// summary's `Health` where the engine gives it (API 1.50+), else from its
+/// `Status` text (`Up 3 seconds (healthy)`), which every version has.
+fn instance_status(container: &ContainerSummary) -> InstanceStatus {
+    match container.state {
+        Some(ContainerSummaryStateEnum::RUNNING) => {}
+        Some(ContainerSummaryStateEnum::CREATED | ContainerSummaryStateEnum::RESTARTING) => {
+            return InstanceStatus::Starting;
+        }
+        _ => return InstanceStatus::Exited,
+    }
+    if let Some(health) = container.health.as_ref().and_then(|h| h.status) {
+        match health {
+            ContainerSummaryHealthStatusEnum::HEALTHY => return InstanceStatus::Healthy,
+            ContainerSummaryHealthStatusEnum::UNHEALTHY => return InstanceStatus::Unhealthy,
+            ContainerSummaryHealthStatusEnum::STARTING => return InstanceStatus::Starting,
+            _ => {}
+        }
+    }
+    let status = container.status.as_deref().unwrap_or("");
+    if status.contains("(healthy)") {
+        InstanceStatus::Healthy
+    } else if status.contains("(unhealthy)") {
+        InstanceStatus::Unhealthy
+    } else if status.contains("(health: starting)") {
+        InstanceStatus::Starting
+    } else {
+        InstanceStatus::Running
+    }
+}
+
+fn api(error: bollard::errors::Error) -> BackendError {
+    BackendError::Api(error.to_string())
+}
+
+/// A connection failure is the daemon being away; anything else is an API
+/// answer.
+fn unavailable_or_api(error: bollard::errors::Error) -> BackendError {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { .. } => api(error),
+        other => BackendError::Unavailable(other.to_string()),
+    }
+}
+
+/// An env file value for Compose: single quotes keep it literal (no `$`
+/// interpolation); a single quote inside is closed, escaped and reopened
+/// the way both Compose v1 (python-dotenv) and v2 read it.
+fn quote_env(value: &str) -> String {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.+/=:@".contains(c))
+    {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "\\'"))
+    }
+}
+
+/// Writes a file through a temporary one and a rename, so that Compose
+/// never reads a half-written file.
+fn write_atomically(path: &Path, text: &str) -> Result<(), BackendError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("yaml.tmp~");
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+/// Writes a secrets file readable by its owner only: created with mode
+/// 0600, so the values are never readable by others, not even briefly.
+fn write_private(path: &Path, text: &str) -> Result<(), BackendError> {
+    use std::io::Write as _;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("env.tmp~");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::ContainerSummaryHealth;
+
+    fn container(state: ContainerSummaryStateEnum, status: &str) -> ContainerSummary {
+        ContainerSummary {
+            state: Some(state),
+            status: Some(status.to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_text_gives_the_health_of_older_engines() {
+        use ContainerSummaryStateEnum::*;
+        let cases = [
+            (RUNNING, "Up 3 seconds", InstanceStatus::Running),
+            (RUNNING, "Up 3 seconds (healthy)", InstanceStatus::Healthy),
+            (
+                RUNNING,
+                "Up 1 second (health: starting)",
+                InstanceStatus::Starting,
+            ),
+            (
+                RUNNING,
+                "Up 2 minutes (unhealthy)",
+                InstanceStatus::Unhealthy,
+            ),
+            (EXITED, "Exited (137) 2 seconds ago", InstanceStatus::Exited),
+            (
+                RESTARTING,
+                "Restarting (1) 1 second ago",
+                InstanceStatus::Starting,
+            ),
+            (DEAD, "Dead", InstanceStatus::Exited),
+        ];
+        for (state, status, expected) in cases {
+            assert_eq!(
+                instance_status(&container(state, status)),
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_health_field_wins_where_the_engine_gives_it() {
+        let mut c = container(ContainerSummaryStateEnum::RUNNING, "Up 3 seconds");
+        c.health = Some(ContainerSummaryHealth {
+            status: Some(ContainerSummaryHealthStatusEnum::UNHEALTHY),
+            ..Default::default()
+        });
+        assert_eq!(instance_status(&c), InstanceStatus::Unhealthy);
+    }
+
+    #[test]
+    fn env_values_stay_literal() {
+        assert_eq!(quote_env("abcXYZ019"), "abcXYZ019");
+        assert_eq!(quote_env("a$b c"), "'a$b c'");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets/app.env");
+        write_private(&path, "HELIOS_DB_PASSWORD=x\n").expect("written");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

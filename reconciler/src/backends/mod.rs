@@ -1,0 +1,3 @@
+//! The implementations of [`crate::backend::Backend`], one module each.
+
+pub mod compose;
