@@ -8,11 +8,14 @@
 //! [`backend`] (the trait Compose and Kubernetes implement, observed
 //! state), [`backends`] (its implementations: [`backends::compose`]) and
 //! [`state`] (the state directory as a git repository, the per-app env
-//! files of secrets).
+//! files of secrets). [`cycle`] runs one reconcile cycle through them all;
+//! [`lock`] keeps a state directory to one instance.
 
 pub mod backend;
 pub mod backends;
+pub mod cycle;
 pub mod desired;
+pub mod lock;
 pub mod plan;
 pub mod source;
 pub mod state;

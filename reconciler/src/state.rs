@@ -25,7 +25,7 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 /// The `.gitignore` of the state repository: secrets never enter git.
-const GITIGNORE: &str = "# Env files with passwords and user secrets: never committed.\nsecrets/\n# Half-written files of a reconciler killed mid-write.\n*.tmp~\n";
+const GITIGNORE: &str = "# Env files with passwords and user secrets: never committed.\nsecrets/\n# Half-written files of a reconciler killed mid-write.\n*.tmp~\n# The fetched config repo and the instance lock: not the reconciler's record.\n/source.git/\n/.lock\n";
 
 /// The author and committer of every state commit.
 const AUTHOR_NAME: &str = "helios-reconciler";
@@ -130,6 +130,9 @@ pub enum AppResult {
     Failed,
     /// Its Heliosfile failed; the last applied state is kept.
     Held,
+    /// Removed from the host because it left the config repo; its data
+    /// volumes are kept unless pruned.
+    Removed,
 }
 
 /// The plan of one app as recorded: plain strings, so that the record
