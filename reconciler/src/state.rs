@@ -25,7 +25,7 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 /// The `.gitignore` of the state repository: secrets never enter git.
-const GITIGNORE: &str = "# Env files with passwords and user secrets: never committed.\nsecrets/\n# Half-written files of a reconciler killed mid-write.\n*.tmp~\n# The fetched config repo and the instance lock: not the reconciler's record.\n/source.git/\n/.lock\n";
+const GITIGNORE: &str = "# Env files with passwords and user secrets: never committed.\nsecrets/\n# Half-written files of a reconciler killed mid-write.\n*.tmp~\n# The fetched config repo, the instance lock and the Compose backend's\n# working copies: not the reconciler's record.\n/source.git/\n/.lock\n/compose/\n";
 
 /// The author and committer of every state commit.
 const AUTHOR_NAME: &str = "helios-reconciler";

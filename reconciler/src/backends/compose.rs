@@ -8,7 +8,9 @@
 //! - **Apply** with the real Compose tool of the host (`docker compose`,
 //!   else `docker-compose`), so that what runs is exactly what an operator
 //!   would get by hand from the same file: the compiled `compose.yaml` is
-//!   written to `<state_dir>/apps/<app>/compose.yaml` and brought up with
+//!   written to `<state_dir>/compose/<app>/compose.yaml` (the backend's
+//!   working copy, kept out of the state repository, whose record of it is
+//!   `apps/<app>/files/compose.yaml`) and brought up with
 //!   `-p <app> -f <that file> --env-file <secrets> up -d`.
 //! - **Secrets** go by path: the env file of [`AppSecrets::env_file`], or,
 //!   when the caller gives values only, one this backend writes with mode
@@ -143,7 +145,7 @@ impl ComposeBackend {
     /// It stays after `remove` without `prune_volumes`: it is what a later
     /// `down -v` needs to find the kept volumes.
     pub fn compose_file(&self, app: &str) -> PathBuf {
-        self.state_dir.join("apps").join(app).join("compose.yaml")
+        self.state_dir.join("compose").join(app).join("compose.yaml")
     }
 
     /// The env file this backend writes when the caller gives secret
