@@ -270,7 +270,7 @@ impl<B: Backend> Reconciler<B> {
         let desired = self.load(commit)?;
         let compile_ms = millis(compile_start.elapsed());
         let inventory = self.state.read_inventory()?;
-        let observed = self.observe(&inventory).await?;
+        let observed = self.observe(&inventory, &desired).await?;
         let plan = plan(&desired, &observed, &self.options.plan);
 
         let mut run = Run::new(&plan, &desired, compile_ms);
@@ -354,7 +354,7 @@ impl<B: Backend> Reconciler<B> {
         let commit = self.source.fetch()?.commit();
         let desired = self.load(commit)?;
         let inventory = self.state.read_inventory()?;
-        let observed = self.observe(&inventory).await?;
+        let observed = self.observe(&inventory, &desired).await?;
         Ok((
             commit.to_string(),
             plan(&desired, &observed, &self.options.plan),
@@ -383,11 +383,28 @@ impl<B: Backend> Reconciler<B> {
         Ok(desired)
     }
 
-    /// Live state, with each app's last source path from the inventory
-    /// (the backend's labels do not carry it), so that an app whose file
-    /// no longer parses is held rather than deleted.
-    async fn observe(&self, inventory: &Inventory) -> Result<ObservedState, CycleError> {
+    /// Live state of the apps this reconciler owns: those it applied (its
+    /// inventory) and those it is asked to apply. Other apps carrying the
+    /// Helios labels (another reconciler's, or a `heliosc build` someone
+    /// brought up by hand) are not its to prune, as Flux prunes only what
+    /// its inventory lists. Each app gets its last source path from the
+    /// inventory (the backend's labels do not carry it), so that an app
+    /// whose file no longer parses is held rather than deleted.
+    async fn observe(
+        &self,
+        inventory: &Inventory,
+        desired: &DesiredState,
+    ) -> Result<ObservedState, CycleError> {
         let mut observed = self.backend.observe().await.map_err(CycleError::Backend)?;
+        observed.apps.retain(|name, _| {
+            let owned = inventory.apps.contains_key(name)
+                || desired.apps.contains_key(name)
+                || desired.is_held(name);
+            if !owned {
+                tracing::debug!(app = %name, "live Helios app not in this reconciler's inventory; left alone");
+            }
+            owned
+        });
         for (name, app) in &mut observed.apps {
             if app.source_path.is_none() {
                 app.source_path = inventory
@@ -1023,6 +1040,48 @@ mod tests {
         assert_eq!(second.counts.unchanged, 2);
         assert_eq!(second.state_commit, None);
         assert_eq!(state_commits(f.reconciler.state()), commits);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn live_apps_it_never_applied_are_left_alone() {
+        // An app brought up by hand from `heliosc build` output, or by
+        // another reconciler: Helios labels, but not in this inventory.
+        let backend = InMemory::default();
+        backend.live.lock().expect("not poisoned").apps.insert(
+            "handmade".to_string(),
+            crate::backend::ObservedApp {
+                components: BTreeMap::from([(
+                    "web".to_string(),
+                    ObservedComponent {
+                        kind: crate::desired::ComponentKind::Service,
+                        instances: vec![Instance {
+                            spec_hash: Some("sha256:0".to_string()),
+                            status: InstanceStatus::Healthy,
+                        }],
+                    },
+                )]),
+                ..Default::default()
+            },
+        );
+        let mut f = fixture(backend, &[("shop/Heliosfile", Some(SHOP))]);
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert!(report.converged, "{report:?}");
+        assert!(
+            report.apps.iter().all(|a| a.app != "handmade"),
+            "{report:?}"
+        );
+        assert!(f.reconciler.backend().live().apps.contains_key("handmade"));
+        let operations = f
+            .reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clone();
+        assert!(
+            operations.iter().all(|o| !o.contains("handmade")),
+            "{operations:?}"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
