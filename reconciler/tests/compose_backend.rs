@@ -18,119 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BUSYBOX: &str = "/bin/busybox";
+mod common;
 
-fn docker_required() -> bool {
-    std::env::var("HELIOS_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns false) or, when Docker is required, fails.
-fn prerequisite(ok: bool, message: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if docker_required() {
-        panic!("HELIOS_REQUIRE_DOCKER=1 but {message}");
-    }
-    eprintln!("skipped: {message}");
-    false
-}
-
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Everything the test creates on the Docker host; dropping it removes it
-/// all, whether the test passed or panicked.
-struct Cleanup {
-    project: String,
-    image: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=com.docker.compose.project={}", self.project);
-        let ids = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for id in ids.split_whitespace() {
-            let _ = Command::new("docker").args(["rm", "-f", id]).output();
-        }
-        for kind in ["volume", "network"] {
-            let names = Command::new("docker")
-                .args([kind, "ls", "-q", "--filter", &label])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for name in names.split_whitespace() {
-                let _ = Command::new("docker").args([kind, "rm", name]).output();
-            }
-        }
-        let _ = Command::new("docker")
-            .args(["image", "rm", "-f", &self.image])
-            .output();
-    }
-}
-
-fn build_image(context: &Path, tag: &str) {
-    let _ = std::fs::remove_dir_all(context);
-    std::fs::create_dir_all(context.join("www")).expect("create context");
-    std::fs::copy(BUSYBOX, context.join("busybox")).expect("copy busybox");
-    std::fs::write(context.join("www/index.html"), "ok\n").expect("index");
-    // A fake Redis for the database: `redis-server` reads the config the
-    // compiled command gives it and answers on 6379; `redis-cli` (the
-    // compiled healthcheck) answers PONG.
-    for (name, script) in [
-        (
-            "redis-server",
-            "#!/bin/sh\ncat > /tmp/redis-config\ntrap 'exit 0' TERM\nnc -ll -p 6379 -e echo +PONG &\nwait\n",
-        ),
-        ("redis-cli", "#!/bin/sh\necho PONG\n"),
-    ] {
-        let path = context.join(name);
-        std::fs::write(&path, script).expect("script");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-    }
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\n\
-         COPY busybox /bin/busybox\n\
-         RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-         RUN mkdir -p /tmp && chmod 1777 /tmp\n\
-         COPY www /www\n\
-         COPY redis-server redis-cli /usr/local/bin/\n\
-         ENV PATH=/usr/local/bin:/bin\n",
-    )
-    .expect("Dockerfile");
-    run_ok(
-        Command::new("docker")
-            .args(["build", "-q", "-t", tag])
-            .arg(context),
-    );
-}
+use common::{Cleanup, build_image, container_ids, docker_ready, run_ok};
 
 /// The app: a web service with an HTTP healthcheck, a worker whose env
 /// the test changes, and a database (for its volume). The commands trap
@@ -168,36 +58,9 @@ fn compile(text: &str, project: &str) -> DesiredApp {
     state.apps.remove(project).expect("the app compiled")
 }
 
-/// Container ids of one service of the project.
-fn container_ids(project: &str, service: &str) -> Vec<String> {
-    let mut ids: Vec<String> = run_ok(Command::new("docker").args([
-        "ps",
-        "-aq",
-        "--no-trunc",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-        "--filter",
-        &format!("label=com.docker.compose.service={service}"),
-    ]))
-    .split_whitespace()
-    .map(str::to_string)
-    .collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn compose_backend_applies_observes_and_removes() {
-    if !prerequisite(succeeds("docker", &["info"]), "no Docker daemon")
-        || !prerequisite(
-            succeeds("docker-compose", &["version"]) || succeeds("docker", &["compose", "version"]),
-            "no Compose tool (docker compose or docker-compose)",
-        )
-        || !prerequisite(
-            Path::new(BUSYBOX).is_file(),
-            "no static busybox at /bin/busybox (apt-get install busybox-static)",
-        )
-    {
+    if !docker_ready() {
         return;
     }
     let started = Instant::now();
@@ -205,8 +68,8 @@ async fn compose_backend_applies_observes_and_removes() {
     let project = format!("helios-backend-{pid}");
     let image = format!("helios-backend-test/base:{pid}");
     let _cleanup = Cleanup {
-        project: project.clone(),
-        image: image.clone(),
+        projects: vec![project.clone()],
+        images: vec![image.clone()],
     };
     let root: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("backend-{pid}"));
     let _ = std::fs::remove_dir_all(&root);
