@@ -69,6 +69,36 @@ pub trait Backend {
     /// The app's health right now; the caller polls it until healthy or
     /// its timeout.
     fn health(&self, app: &str) -> impl Future<Output = Result<Health, BackendError>> + Send;
+
+    /// Watches live state for changes to owned objects that may be drift
+    /// (Compose: an owned container died, stopped, was destroyed or turned
+    /// unhealthy) and calls `on_event` for each, so that the daemon runs a
+    /// drift check at once instead of at the next `--drift-interval`.
+    ///
+    /// The future owns what it needs (it outlives no borrow of `self`),
+    /// runs until dropped, and reconnects by itself when its source fails;
+    /// it returns only if the backend cannot watch at all. The default
+    /// watches nothing and returns at once: drift is then found by the
+    /// periodic drift check alone. Events the reconciler's own applies
+    /// cause are reported too: telling them apart is the caller's job.
+    fn watch_drift<F>(&self, on_event: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: FnMut(DriftEvent) + Send + 'static,
+    {
+        drop(on_event);
+        std::future::ready(())
+    }
+}
+
+/// A change to an owned object that may be drift.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftEvent {
+    /// The app it belongs to.
+    pub app: String,
+    /// The object (a container's name).
+    pub object: String,
+    /// What happened (`die`, `destroy`, `health_status: unhealthy`, ...).
+    pub action: String,
 }
 
 /// A failure of a backend operation.

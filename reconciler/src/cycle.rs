@@ -15,7 +15,7 @@
 //! fetched, the backend cannot be observed, the state cannot be written) is
 //! a [`CycleError`], after which the caller backs off.
 
-use crate::backend::{Backend, BackendError, Health, HealthState, ObservedState};
+use crate::backend::{Backend, BackendError, Health, HealthState, ObservedState, Secret};
 use crate::desired::{DesiredOptions, DesiredState, FailedApp, desired_state};
 use crate::plan::{Action, Phase, Plan, PlanOptions, Reason, plan};
 use crate::source::{Backoff, FetchOutcome, GitSource, SourceError};
@@ -49,6 +49,9 @@ pub struct CycleOptions {
     pub min_backoff: Duration,
     /// The longest wait after failed cycles.
     pub max_backoff: Duration,
+    /// User secrets by name (`--secrets-file`); each app's env file gets
+    /// the ones its Heliosfile declares. Their `Debug` hides the values.
+    pub user_secrets: BTreeMap<String, Secret>,
 }
 
 impl Default for CycleOptions {
@@ -62,6 +65,7 @@ impl Default for CycleOptions {
             health_poll: Duration::from_secs(2),
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
+            user_secrets: BTreeMap::new(),
         }
     }
 }
@@ -181,8 +185,23 @@ pub struct CycleReport {
     pub counts: Counts,
     /// The state repository's new commit, if anything changed.
     pub state_commit: Option<String>,
+    /// Components that had drifted from an applied, unchanged spec and
+    /// were healed (their app is healthy again).
+    pub drift_corrected: Vec<DriftCorrected>,
     /// When to run again.
     pub next: Next,
+}
+
+/// A component healed because live state had drifted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftCorrected {
+    /// The app.
+    pub app: String,
+    /// The component.
+    pub component: String,
+    /// How it had drifted: `missing` (applied before, gone now), `exited`,
+    /// `unhealthy` or `missing_instance`.
+    pub reason: &'static str,
 }
 
 /// The last tree reconciled to convergence, to skip idle cycles.
@@ -224,9 +243,21 @@ impl<B: Backend> Reconciler<B> {
         &self.backend
     }
 
+    /// The config repo.
+    pub fn source(&self) -> &GitSource {
+        &self.source
+    }
+
     /// The state directory.
     pub fn state(&self) -> &StateDir {
         &self.state
+    }
+
+    /// Makes the next cycle compare live state with the desired one even
+    /// if the commit did not move and no drift check is due: the backend
+    /// reported that something owned changed (a container died).
+    pub fn request_drift_check(&mut self) {
+        self.last = None;
     }
 
     /// What to do after a failed cycle: retry after a growing, jittered
@@ -262,6 +293,7 @@ impl<B: Backend> Reconciler<B> {
                 unattributed: Vec::new(),
                 counts: Counts::default(),
                 state_commit: None,
+                drift_corrected: Vec::new(),
                 next: Next::Requeue(self.options.interval),
             });
         }
@@ -288,6 +320,7 @@ impl<B: Backend> Reconciler<B> {
             }
         };
 
+        let drift_corrected = drift_corrected(&plan, &inventory, &run);
         let inventory = self.inventory(inventory, &plan, &desired, &observed, &run);
         self.record(&plan, &desired, &run, &inventory, &source_commit)?;
         let state_commit = self
@@ -345,6 +378,7 @@ impl<B: Backend> Reconciler<B> {
             unattributed,
             counts,
             state_commit,
+            drift_corrected,
             next,
         })
     }
@@ -430,14 +464,16 @@ impl<B: Backend> Reconciler<B> {
             let result = match step.phase {
                 Phase::ApplyNamespaces | Phase::ApplyDatabases | Phase::ApplyServices => {
                     match desired.apps.get(&step.app) {
-                        Some(app) => match self.state.ensure_secrets(app, &BTreeMap::new()) {
-                            Ok(secrets) => self
-                                .backend
-                                .apply(app, &step.components, &secrets)
-                                .await
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(format!("secrets: {e}")),
-                        },
+                        Some(app) => {
+                            match self.state.ensure_secrets(app, &self.user_secrets(app)) {
+                                Ok(secrets) => self
+                                    .backend
+                                    .apply(app, &step.components, &secrets)
+                                    .await
+                                    .map_err(|e| e.to_string()),
+                                Err(e) => Err(format!("secrets: {e}")),
+                            }
+                        }
                         // The planner only applies desired apps.
                         None => Err("not a desired app".to_string()),
                     }
@@ -629,6 +665,54 @@ impl<B: Backend> Reconciler<B> {
         }
         self.state.write_inventory(inventory)
     }
+}
+
+impl<B> Reconciler<B> {
+    /// The user secrets `app` declares, of those given.
+    fn user_secrets(&self, app: &crate::desired::DesiredApp) -> BTreeMap<String, Secret> {
+        app.user_secrets
+            .iter()
+            .filter_map(|name| {
+                let value = self.options.user_secrets.get(name)?;
+                Some((name.clone(), value.clone()))
+            })
+            .collect()
+    }
+}
+
+/// The components of `plan` updated because they drifted, whose app came
+/// out healthy. A component the plan calls missing counts only if the
+/// inventory says it was applied before (else it is simply new).
+fn drift_corrected(plan: &Plan, inventory: &Inventory, run: &Run) -> Vec<DriftCorrected> {
+    let mut healed = Vec::new();
+    for app in &plan.apps {
+        if run.results.get(&app.app) != Some(&AppResult::Healthy) || !run.applied.contains(&app.app)
+        {
+            continue;
+        }
+        let applied = inventory.apps.get(&app.app);
+        for component in &app.components {
+            let reason = match component.reason {
+                Some(Reason::Drifted { drift }) => match drift {
+                    crate::plan::Drift::Exited => "exited",
+                    crate::plan::Drift::Unhealthy => "unhealthy",
+                    crate::plan::Drift::MissingInstance => "missing_instance",
+                },
+                Some(Reason::Missing)
+                    if applied.is_some_and(|a| a.components.contains(&component.name)) =>
+                {
+                    "missing"
+                }
+                _ => continue,
+            };
+            healed.push(DriftCorrected {
+                app: app.app.clone(),
+                component: component.name.clone(),
+                reason,
+            });
+        }
+    }
+    healed
 }
 
 /// What happened to each app during a cycle.
@@ -1092,6 +1176,31 @@ mod tests {
         let skipped = f.reconciler.reconcile().await.expect("a cycle");
         assert_eq!(skipped.outcome, Outcome::Skipped);
 
+        // The backend saw a container die: the next cycle looks.
+        f.reconciler
+            .backend()
+            .live
+            .lock()
+            .expect("ok")
+            .apps
+            .get_mut("shop")
+            .expect("shop")
+            .components
+            .remove("web");
+        f.reconciler.request_drift_check();
+        let checked = f.reconciler.reconcile().await.expect("a cycle");
+        assert_eq!(checked.outcome, Outcome::Applied);
+        assert_eq!(
+            checked.drift_corrected,
+            [DriftCorrected {
+                app: "shop".to_string(),
+                component: "web".to_string(),
+                reason: "missing",
+            }]
+        );
+        let skipped = f.reconciler.reconcile().await.expect("a cycle");
+        assert_eq!(skipped.outcome, Outcome::Skipped);
+
         // A new commit is reconciled at once.
         f.remote
             .commit(&[("shop/Heliosfile", Some(&SHOP.replace("1.27", "1.28")))]);
@@ -1274,6 +1383,14 @@ mod tests {
         let report = f.reconciler.reconcile().await.expect("a cycle");
         assert!(report.converged);
         assert_eq!(report.counts.updated, 1);
+        assert_eq!(
+            report.drift_corrected,
+            [DriftCorrected {
+                app: "blog".to_string(),
+                component: "web".to_string(),
+                reason: "exited",
+            }]
+        );
         let live = f.reconciler.backend().live();
         assert_eq!(
             live.apps["blog"].components["web"].instances[0].status,

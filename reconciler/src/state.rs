@@ -259,6 +259,23 @@ impl StateDir {
         Ok(state)
     }
 
+    /// Opens an existing state directory to read it (`status`, `plan`
+    /// beside a running daemon): nothing is created or written. A missing
+    /// directory or one that is not a git repository is an error.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        if !dir.is_dir() {
+            return Err(io(dir)(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such state directory",
+            )));
+        }
+        let repo = git2::Repository::open(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            repo,
+        })
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -388,6 +405,51 @@ impl StateDir {
             &parents,
         )?;
         Ok(Some(oid.to_string()))
+    }
+
+    /// When each app's `status.yaml` was last committed (seconds since the
+    /// Unix epoch), from the state repository's history: the commit time
+    /// of the newest commit that changed it. Only the last `limit` commits
+    /// are read; an app whose record is older is left out.
+    pub fn status_times(&self, limit: usize) -> Result<BTreeMap<String, i64>, StateError> {
+        let mut times = BTreeMap::new();
+        let mut walk = self.repo.revwalk()?;
+        match walk.push_head() {
+            Ok(()) => {}
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch => return Ok(times),
+            Err(e) => return Err(e.into()),
+        }
+        let blobs = |tree: &git2::Tree<'_>| -> BTreeMap<String, git2::Oid> {
+            let Ok(apps) = tree
+                .get_name("apps")
+                .map(|e| e.id())
+                .ok_or(())
+                .and_then(|id| self.repo.find_tree(id).map_err(|_| ()))
+            else {
+                return BTreeMap::new();
+            };
+            apps.iter()
+                .filter_map(|app| {
+                    let name = app.name()?.to_string();
+                    let dir = self.repo.find_tree(app.id()).ok()?;
+                    Some((name, dir.get_name("status.yaml")?.id()))
+                })
+                .collect()
+        };
+        for oid in walk.take(limit) {
+            let commit = self.repo.find_commit(oid?)?;
+            let now = blobs(&commit.tree()?);
+            let before = match commit.parent(0) {
+                Ok(parent) => blobs(&parent.tree()?),
+                Err(_) => BTreeMap::new(),
+            };
+            for (app, blob) in now {
+                if before.get(&app) != Some(&blob) {
+                    times.entry(app).or_insert(commit.time().seconds());
+                }
+            }
+        }
+        Ok(times)
     }
 
     /// The env file of `app`: `secrets/<app>.env`.

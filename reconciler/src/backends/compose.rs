@@ -18,7 +18,7 @@
 //!   on a command line.
 
 use crate::backend::{
-    AppSecrets, Backend, BackendError, Health, HealthState, Instance, InstanceStatus,
+    AppSecrets, Backend, BackendError, DriftEvent, Health, HealthState, Instance, InstanceStatus,
     ObservedComponent, ObservedState,
 };
 use crate::desired::{ComponentKind, DesiredApp};
@@ -28,9 +28,11 @@ use bollard::models::{
     NetworkCreateRequest,
 };
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,7 +147,10 @@ impl ComposeBackend {
     /// It stays after `remove` without `prune_volumes`: it is what a later
     /// `down -v` needs to find the kept volumes.
     pub fn compose_file(&self, app: &str) -> PathBuf {
-        self.state_dir.join("compose").join(app).join("compose.yaml")
+        self.state_dir
+            .join("compose")
+            .join(app)
+            .join("compose.yaml")
     }
 
     /// The env file this backend writes when the caller gives secret
@@ -355,6 +360,52 @@ impl ComposeBackend {
 impl Backend for ComposeBackend {
     fn name(&self) -> &'static str {
         "compose"
+    }
+
+    /// Docker's event stream, filtered by the engine to containers with
+    /// [`APP_LABEL`] and here to the actions that leave a container not
+    /// running or not healthy. The stream is reopened with a growing delay
+    /// whenever it fails or ends (an engine restart), for as long as the
+    /// future lives.
+    fn watch_drift<F>(&self, mut on_event: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: FnMut(DriftEvent) + Send + 'static,
+    {
+        use futures_util::StreamExt as _;
+        let docker = self.docker.clone();
+        async move {
+            let filters: HashMap<&str, Vec<&str>> =
+                HashMap::from([("type", vec!["container"]), ("label", vec![APP_LABEL])]);
+            let mut backoff =
+                crate::source::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+            loop {
+                let options = EventsOptionsBuilder::new().filters(&filters).build();
+                let mut events = std::pin::pin!(docker.events(Some(options)));
+                let mut failure = "the stream ended".to_string();
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(event) => {
+                            backoff.reset();
+                            if let Some(event) = drift_event(event) {
+                                on_event(event);
+                            }
+                        }
+                        Err(e) => {
+                            failure = e.to_string();
+                            break;
+                        }
+                    }
+                }
+                // Seconds-grained jitter is enough to spread reconnects.
+                let jitter = f64::from(std::process::id() % 100) / 100.0;
+                let delay = backoff.next_delay(jitter);
+                tracing::warn!(
+                    "Docker events: {failure}; reconnecting in {}s",
+                    delay.as_secs()
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 
     async fn observe(&self) -> Result<ObservedState, BackendError> {
@@ -642,10 +693,68 @@ fn write_private(path: &Path, text: &str) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// The event as drift, if it may be: a container that stopped running
+/// (`die` covers crashes, kills and stops; `destroy` a `docker rm -f`;
+/// `oom`) or whose health check now fails.
+fn drift_event(event: bollard::models::EventMessage) -> Option<DriftEvent> {
+    let action = event.action?;
+    let drift = matches!(action.as_str(), "die" | "destroy" | "stop" | "kill" | "oom")
+        || action == "health_status: unhealthy";
+    if !drift {
+        return None;
+    }
+    let attributes = event.actor?.attributes.unwrap_or_default();
+    Some(DriftEvent {
+        app: attributes.get(APP_LABEL)?.clone(),
+        object: attributes.get("name").cloned().unwrap_or_default(),
+        action,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bollard::models::ContainerSummaryHealth;
+
+    #[test]
+    fn only_owned_containers_leaving_running_or_healthy_are_drift() {
+        let event = |action: &str, app: Option<&str>| bollard::models::EventMessage {
+            action: Some(action.to_string()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("0123".to_string()),
+                attributes: Some(
+                    [("name", Some("shop-web-1")), (APP_LABEL, app)]
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k.to_string(), v?.to_string())))
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            drift_event(event("die", Some("shop"))),
+            Some(DriftEvent {
+                app: "shop".to_string(),
+                object: "shop-web-1".to_string(),
+                action: "die".to_string(),
+            })
+        );
+        for action in ["destroy", "stop", "kill", "oom", "health_status: unhealthy"] {
+            assert!(
+                drift_event(event(action, Some("shop"))).is_some(),
+                "{action}"
+            );
+        }
+        for action in [
+            "start",
+            "create",
+            "health_status: healthy",
+            "exec_start: sh",
+        ] {
+            assert_eq!(drift_event(event(action, Some("shop"))), None, "{action}");
+        }
+        assert_eq!(drift_event(event("die", None)), None);
+    }
 
     fn container(state: ContainerSummaryStateEnum, status: &str) -> ContainerSummary {
         ContainerSummary {

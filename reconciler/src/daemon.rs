@@ -1,0 +1,356 @@
+//! `helios-reconciler run`: the reconcile loop and everything that wakes or
+//! stops it.
+//!
+//! Start-up takes the state directory's lock before anything else, so a
+//! second instance fails at once without touching Docker or the remote.
+//! Then the loop: one cycle, one summary line, and a wait for the cycle's
+//! [`Next`] that ends early on
+//!
+//! - a new commit of a local config repo (see [`crate::watch`]),
+//! - an owned container dying or turning unhealthy (the backend's
+//!   [`Backend::watch_drift`]), which forces a drift check,
+//! - SIGINT or SIGTERM, which ends the loop.
+//!
+//! A signal never interrupts a cycle: the steps in flight complete (a
+//! half-applied app is worse than a late exit), nothing new starts, and the
+//! process exits 0. A second signal exits at once.
+
+use crate::args::{BackendArg, RunArgs, SourceArgs, TargetArgs};
+use crate::metrics::{self, Metrics};
+use crate::{EXIT_FAILURE, EXIT_SETUP, secrets_file, watch};
+use helios_reconciler::backend::{Backend, DriftEvent, Secret};
+use helios_reconciler::backends::compose::ComposeBackend;
+use helios_reconciler::cycle::{CycleOptions, CycleReport, Next, Outcome, Reconciler};
+use helios_reconciler::lock::StateLock;
+use helios_reconciler::plan::PlanOptions;
+use helios_reconciler::source::{Auth, GitSource, SourceConfig};
+use helios_reconciler::state::StateDir;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, watch as signal_watch};
+
+/// How long to let a burst of file or Docker events settle before the cycle
+/// they trigger (a commit writes a ref lock then renames it; a killed
+/// container reports `kill`, `die` and `stop`).
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Drift events kept while the loop is busy; more are dropped, as one is
+/// enough to trigger the check.
+const DRIFT_QUEUE: usize = 64;
+
+/// `run`: returns the process's exit code.
+pub(crate) async fn run(args: RunArgs) -> ExitCode {
+    match start(&args).await {
+        Ok(daemon) => daemon.run(&args).await,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+/// Everything opened at start-up.
+struct Daemon<B> {
+    // Held until the process exits.
+    _lock: StateLock,
+    reconciler: Reconciler<B>,
+    shutdown: signal_watch::Receiver<bool>,
+}
+
+async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
+    let target = &args.target;
+    let state_dir = &target.state_dir;
+    // First: a second instance must not fetch, connect or write anything.
+    let lock = StateLock::acquire(state_dir).map_err(|e| e.to_string())?;
+    // Before anything slow, so that a signal during start-up is not fatal
+    // in the middle of writing the state repository.
+    let shutdown = signals()?;
+    let user_secrets = read_secrets(target)?;
+    let state = StateDir::open_or_init(state_dir)
+        .map_err(|e| format!("state directory `{}`: {e}", state_dir.display()))?;
+    let source = open_source(&args.source, state_dir)?;
+    let backend = match target.backend {
+        BackendArg::Compose => ComposeBackend::connect(state_dir)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let options = CycleOptions {
+        interval: args.interval,
+        drift_interval: args.drift_interval,
+        health_timeout: args.health_timeout,
+        plan: plan_options(target),
+        user_secrets,
+        ..CycleOptions::default()
+    };
+    Ok(Daemon {
+        _lock: lock,
+        reconciler: Reconciler::new(source, state, backend, options),
+        shutdown,
+    })
+}
+
+/// The planner's options of the command line.
+pub(crate) fn plan_options(target: &TargetArgs) -> PlanOptions {
+    PlanOptions {
+        max_prune_percent: target.max_prune_percent,
+        allow_mass_prune: target.allow_mass_prune,
+        prune_volumes: target.prune_volumes,
+    }
+}
+
+/// The user secrets of `--secrets-file`, if given.
+pub(crate) fn read_secrets(target: &TargetArgs) -> Result<BTreeMap<String, Secret>, String> {
+    match &target.secrets_file {
+        Some(path) => secrets_file::read(path),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// The config repo, fetched into `<dir>/source.git`. Credentials are read
+/// from where the flags point (never from the command line itself).
+pub(crate) fn open_source(source: &SourceArgs, dir: &Path) -> Result<GitSource, String> {
+    let auth = if let Some(var) = &source.token_env {
+        Auth::token_from_env(var).map_err(|e| e.to_string())?
+    } else if let Some(path) = &source.token_file {
+        Auth::token_from_file(path).map_err(|e| e.to_string())?
+    } else if let Some(path) = &source.ssh_key {
+        Auth::SshKey {
+            private_key_path: path.clone(),
+            passphrase: None,
+        }
+    } else {
+        Auth::None
+    };
+    let config = SourceConfig {
+        path: source.path.clone(),
+        auth,
+        ..SourceConfig::new(source.repo.clone(), source.branch.clone())
+    };
+    GitSource::open(config, dir).map_err(|e| e.to_string())
+}
+
+/// SIGINT and SIGTERM: the first asks the loop to stop after the cycle in
+/// flight; the second exits at once.
+fn signals() -> Result<signal_watch::Receiver<bool>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let error = |e: std::io::Error| format!("cannot handle signals: {e}");
+    let mut terminate = signal(SignalKind::terminate()).map_err(error)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(error)?;
+    let (sender, receiver) = signal_watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("signal received: finishing the cycle in flight, then exiting");
+        let _ = sender.send(true);
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(i32::from(EXIT_FAILURE));
+    });
+    Ok(receiver)
+}
+
+impl<B: Backend> Daemon<B> {
+    async fn run(mut self, args: &RunArgs) -> ExitCode {
+        if args.once {
+            return self.once().await;
+        }
+        let metrics = Arc::new(Metrics::new(grace(args)));
+        if let Some(address) = args.listen {
+            match tokio::net::TcpListener::bind(address).await {
+                Ok(listener) => {
+                    tracing::info!(%address, "serving /metrics and /healthz");
+                    tokio::spawn(metrics::serve(listener, Arc::clone(&metrics)));
+                }
+                Err(e) => {
+                    tracing::error!("cannot listen on {address}: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            }
+        }
+
+        let commits = Arc::new(Notify::new());
+        // Kept alive for the life of the loop.
+        let _watcher = self.watch_commits(&commits);
+        let (drift_sender, mut drift) = mpsc::channel::<DriftEvent>(DRIFT_QUEUE);
+        let watching = self.reconciler.backend().watch_drift(move |event| {
+            // Full means a check is pending already.
+            let _ = drift_sender.try_send(event);
+        });
+        let watch_task = tokio::spawn(watching);
+
+        tracing::info!(
+            repo = %args.source.repo,
+            branch = %args.source.branch,
+            path = %args.source.path,
+            state_dir = %args.target.state_dir.display(),
+            interval_s = args.interval.as_secs_f64(),
+            "reconciler started"
+        );
+        loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            metrics.cycle_started();
+            let started = Instant::now();
+            let result = self.reconciler.reconcile().await;
+            let took = started.elapsed();
+            let Next::Requeue(delay) = match result {
+                Ok(report) => {
+                    log_cycle(&report, took);
+                    let Next::Requeue(delay) = report.next;
+                    metrics.cycle_finished(&report, took, delay);
+                    report.next
+                }
+                Err(error) => {
+                    let next = self.reconciler.error_policy(&error);
+                    let Next::Requeue(delay) = next;
+                    tracing::error!(
+                        duration_ms = took.as_millis(),
+                        next_s = delay.as_secs_f64(),
+                        "cycle failed: {error}"
+                    );
+                    metrics.cycle_failed(took, delay);
+                    next
+                }
+            };
+            // Docker events that came in during the cycle were mostly its
+            // own doing (Compose recreating a container reports `die` and
+            // `destroy`): they must not trigger another cycle. A real crash
+            // in that window is found by the next drift check.
+            while drift.try_recv().is_ok() {}
+
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.changed() => {}
+                () = commits.notified() => {
+                    settle().await;
+                    // The burst's other events are this same commit.
+                    let _ = futures_util::FutureExt::now_or_never(commits.notified());
+                    tracing::info!("the config repo changed; reconciling now");
+                }
+                Some(event) = drift.recv() => {
+                    settle().await;
+                    let mut others = 0usize;
+                    while drift.try_recv().is_ok() {
+                        others += 1;
+                    }
+                    tracing::info!(
+                        app = %event.app,
+                        object = %event.object,
+                        action = %event.action,
+                        others,
+                        "an owned object changed; checking for drift now"
+                    );
+                    self.reconciler.request_drift_check();
+                }
+            }
+        }
+        watch_task.abort();
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    }
+
+    /// `run --once`: 0 when converged, 1 when not or when the cycle failed.
+    async fn once(&mut self) -> ExitCode {
+        let started = Instant::now();
+        match self.reconciler.reconcile().await {
+            Ok(report) => {
+                log_cycle(&report, started.elapsed());
+                if report.converged {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+            Err(error) => {
+                tracing::error!("cycle failed: {error}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    }
+
+    /// Starts watching the config repo when it is a local path; without
+    /// a watch the loop just polls.
+    fn watch_commits(&self, wake: &Arc<Notify>) -> Option<watch::CommitWatcher> {
+        let path = self.reconciler.source().local_path()?;
+        match watch::watch_commits(&path, Arc::clone(wake)) {
+            Ok(watcher) => {
+                tracing::info!(git_dir = %watcher.git_dir.display(), "watching the config repo for new commits");
+                Some(watcher)
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch the config repo ({e}); polling only");
+                None
+            }
+        }
+    }
+}
+
+async fn settle() {
+    tokio::time::sleep(DEBOUNCE).await;
+}
+
+/// How overdue the loop may be before `/healthz` fails: a cycle may wait
+/// the whole health timeout, and a fetch or an apply may take minutes.
+fn grace(args: &RunArgs) -> Duration {
+    args.health_timeout
+        .saturating_add(args.interval.saturating_mul(5))
+        .saturating_add(Duration::from_secs(60))
+}
+
+/// The cycle's one line.
+fn log_cycle(report: &CycleReport, took: Duration) {
+    let Next::Requeue(next) = report.next;
+    let commit: String = report.source_commit.chars().take(12).collect();
+    let c = &report.counts;
+    let duration_ms = took.as_millis();
+    let next_s = next.as_secs_f64();
+    match &report.outcome {
+        Outcome::Skipped => {
+            tracing::info!(%commit, duration_ms, next_s, "cycle: up to date");
+        }
+        Outcome::Applied if report.converged => {
+            tracing::info!(
+                %commit,
+                created = c.created,
+                updated = c.updated,
+                deleted = c.deleted,
+                unchanged = c.unchanged,
+                drift_corrected = report.drift_corrected.len(),
+                state_commit = report.state_commit.as_deref().unwrap_or("-"),
+                duration_ms,
+                next_s,
+                "cycle: converged"
+            );
+        }
+        Outcome::Applied => {
+            tracing::warn!(
+                %commit,
+                created = c.created,
+                updated = c.updated,
+                deleted = c.deleted,
+                unchanged = c.unchanged,
+                held = c.held,
+                failed = c.failed,
+                degraded = c.degraded,
+                unattributed = report.unattributed.len(),
+                drift_corrected = report.drift_corrected.len(),
+                state_commit = report.state_commit.as_deref().unwrap_or("-"),
+                duration_ms,
+                next_s,
+                "cycle: not converged"
+            );
+        }
+        Outcome::Refused(why) => {
+            tracing::error!(%commit, duration_ms, next_s, "cycle: plan refused: {why}");
+        }
+    }
+}
