@@ -13,17 +13,27 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
     /// How logs are written to standard error.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, display_order = 900)]
     pub(crate) log_format: LogFormat,
     /// The least severe log level written; without it, `RUST_LOG` if it is
     /// a plain level, else `info`.
-    #[arg(long, global = true, value_enum, value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        display_order = 901
+    )]
     pub(crate) log_level: Option<LogLevel>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Reconcile continuously: fetch, compile, plan, apply, record, wait.
+    ///
+    /// A new commit of a local config repo, or an owned container that
+    /// dies, stops or turns unhealthy, starts a cycle at once. SIGINT or
+    /// SIGTERM lets the cycle in flight finish, then exits 0.
     ///
     /// Exit status with --once: 0 when the host converged, 1 when it did
     /// not (an app held, failed or degraded, a refused plan, a failed
