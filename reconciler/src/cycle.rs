@@ -1368,6 +1368,32 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn each_app_gets_the_user_secrets_it_declares() {
+        let stripe = "name: shop\nversion: 1\nsecrets: [STRIPE_KEY]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      KEY: ${secret.STRIPE_KEY}\n";
+        let mut f = fixture(
+            InMemory::default(),
+            &[
+                ("shop/Heliosfile", Some(stripe)),
+                ("blog/Heliosfile", Some(BLOG)),
+            ],
+        );
+        f.reconciler.options.user_secrets = BTreeMap::from([
+            ("STRIPE_KEY".to_string(), Secret("sk_test_1".to_string())),
+            ("SMTP_PASSWORD".to_string(), Secret("mail_2".to_string())),
+        ]);
+        assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
+        let state = f.reconciler.state();
+        let read = |app: &str| {
+            std::fs::read_to_string(state.env_file(app).expect("a path")).unwrap_or_default()
+        };
+        let shop = read("shop");
+        assert!(shop.contains("HELIOS_SECRET_STRIPE_KEY="), "{shop}");
+        assert!(shop.contains("sk_test_1"), "{shop}");
+        assert!(!shop.contains("mail_2"), "{shop}");
+        assert!(!read("blog").contains("sk_test_1"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn drift_is_healed() {
         let mut f = fixture(InMemory::default(), &[("blog/Heliosfile", Some(BLOG))]);
         f.reconciler.reconcile().await.expect("a cycle");

@@ -37,6 +37,11 @@ use tokio::sync::{Notify, mpsc, watch as signal_watch};
 /// container reports `kill`, `die` and `stop`).
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// The least time between the end of a cycle and a drift check a Docker
+/// event triggers: a container in a crash loop must not keep the
+/// reconciler cycling.
+const DRIFT_MIN_GAP: Duration = Duration::from_secs(5);
+
 /// Drift events kept while the loop is busy; more are dropped, as one is
 /// enough to trigger the check.
 const DRIFT_QUEUE: usize = 64;
@@ -202,6 +207,10 @@ impl<B: Backend> Daemon<B> {
             let started = Instant::now();
             let result = self.reconciler.reconcile().await;
             let took = started.elapsed();
+            // After a cycle that did not converge, the next one (after the
+            // backoff) is a full one anyway: drift events need not wake it,
+            // and must not defeat the backoff.
+            let converged = matches!(&result, Ok(report) if report.converged);
             let Next::Requeue(delay) = match result {
                 Ok(report) => {
                     log_cycle(&report, took);
@@ -226,6 +235,7 @@ impl<B: Backend> Daemon<B> {
             // `destroy`): they must not trigger another cycle. A real crash
             // in that window is found by the next drift check.
             while drift.try_recv().is_ok() {}
+            let ended = Instant::now();
 
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -236,8 +246,12 @@ impl<B: Backend> Daemon<B> {
                     let _ = futures_util::FutureExt::now_or_never(commits.notified());
                     tracing::info!("the config repo changed; reconciling now");
                 }
-                Some(event) = drift.recv() => {
-                    settle().await;
+                Some(event) = drift.recv(), if converged => {
+                    let gap = (ended + DRIFT_MIN_GAP).saturating_duration_since(Instant::now());
+                    tokio::select! {
+                        () = tokio::time::sleep(gap.max(DEBOUNCE)) => {}
+                        _ = self.shutdown.changed() => continue,
+                    }
                     let mut others = 0usize;
                     while drift.try_recv().is_ok() {
                         others += 1;

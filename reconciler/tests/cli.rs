@@ -434,3 +434,81 @@ fn the_daemon_wakes_on_a_commit_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(exited.code(), Some(0), "{}", read_log());
     assert!(read_log().contains("stopped"), "{}", read_log());
 }
+
+#[test]
+fn a_killed_container_wakes_the_daemon_for_a_drift_check() {
+    if !docker_ready() {
+        return;
+    }
+    let pid = std::process::id();
+    let app = format!("helios-cli-drift-{pid}");
+    let image = format!("helios-cli-test/base:{pid}");
+    let _cleanup = common::Cleanup {
+        projects: vec![app.clone()],
+        images: vec![image.clone()],
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    common::build_image(&dir.path().join("image"), &image);
+    let (repo, config) = empty_config_repo(dir.path());
+    std::fs::create_dir_all(config.join("app")).expect("a folder");
+    commit(
+        &repo,
+        "app/Heliosfile",
+        &format!(
+            "name: {app}\nversion: 1\nservices:\n  worker:\n    image: {image}\n    \
+             command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n"
+        ),
+    );
+    let log = dir.path().join("daemon.log");
+    let mut daemon = Command::new(BINARY)
+        .args(["run", "--repo"])
+        .arg(&config)
+        .args(["--backend", "compose", "--state-dir"])
+        .arg(dir.path().join("state"))
+        // Neither the interval nor the drift interval can explain a
+        // second cycle within the test: only the Docker event can.
+        .args(["--interval", "1h", "--drift-interval", "1h"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log file"))
+        .spawn()
+        .expect("the daemon starts");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let converged = || read_log().matches("cycle: converged").count();
+    let stop = |daemon: &mut std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        wait_for(Duration::from_secs(30), || daemon.try_wait().ok().flatten())
+    };
+
+    if wait_for(Duration::from_secs(90), || (converged() == 1).then_some(())).is_none() {
+        let _ = daemon.kill();
+        panic!("no first cycle:\n{}", read_log());
+    }
+    let worker = common::container_ids(&app, "worker");
+    assert_eq!(worker.len(), 1, "{}", read_log());
+    common::run_ok(Command::new("docker").args(["kill", &worker[0]]));
+
+    let healed = wait_for(Duration::from_secs(60), || (converged() == 2).then_some(()));
+    // Longer than the least gap between a cycle and an event-driven one:
+    // an event of the heal itself (Compose restarting the container) would
+    // show as a third cycle.
+    std::thread::sleep(Duration::from_secs(6));
+    let exited = stop(&mut daemon);
+    let log_text = read_log();
+    assert!(
+        healed.is_some(),
+        "no drift check after the kill:\n{log_text}"
+    );
+    assert!(log_text.contains("an owned object changed"), "{log_text}");
+    assert!(log_text.contains("drift_corrected=1"), "{log_text}");
+    let running = common::container_ids(&app, "worker");
+    assert_eq!(running.len(), 1);
+    assert_eq!(
+        common::inspect(&running[0], "{{.State.Running}}").trim(),
+        "true"
+    );
+    assert_eq!(log_text.matches("cycle: ").count(), 2, "{log_text}");
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "{log_text}");
+}
