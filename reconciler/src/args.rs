@@ -117,6 +117,11 @@ pub(crate) struct RunArgs {
     /// Run one cycle, then exit: 0 when converged, 1 when not.
     #[arg(long)]
     pub(crate) once: bool,
+    /// Do not watch a local config repo for new commits; poll it at
+    /// `--interval` like a remote one (for file systems without inotify,
+    /// such as some network mounts).
+    #[arg(long)]
+    pub(crate) no_watch: bool,
     /// Serve `GET /healthz` and `GET /metrics` (Prometheus) on this
     /// address, e.g. `127.0.0.1:9090`.
     #[arg(long, value_name = "ADDR")]

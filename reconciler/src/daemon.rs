@@ -183,7 +183,11 @@ impl<B: Backend> Daemon<B> {
 
         let commits = Arc::new(Notify::new());
         // Kept alive for the life of the loop.
-        let _watcher = self.watch_commits(&commits);
+        let _watcher = if args.no_watch {
+            None
+        } else {
+            self.watch_commits(&commits)
+        };
         let (drift_sender, mut drift) = mpsc::channel::<DriftEvent>(DRIFT_QUEUE);
         let watching = self.reconciler.backend().watch_drift(move |event| {
             // Full means a check is pending already.
