@@ -14,7 +14,8 @@
 mod common;
 
 use common::{
-    Cleanup, build_image, container_ids, describe, docker_ready, inspect, volumes, wait_for,
+    Cleanup, build_image, commit_all, container_ids, describe, docker_ready, inspect, volumes,
+    wait_for,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -50,9 +51,7 @@ impl World {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{scenario}"));
         let _ = std::fs::remove_dir_all(&root);
         build_image(&root.join("image"), &image);
-        let mut options = git2::RepositoryInitOptions::new();
-        options.initial_head("main");
-        let repo = git2::Repository::init_opts(root.join("config"), &options).expect("git init");
+        let repo = common::config_repo(&root.join("config"));
         Some(Self {
             scenario,
             state_dir: root.join("state"),
@@ -68,43 +67,10 @@ impl World {
         format!("{short}-{}", self.scenario)
     }
 
-    /// Writes (`Some`) or deletes (`None`) files of the config repo's work
-    /// tree, then commits everything on `main`, as `git commit -a` would.
+    /// Writes (`Some`) or deletes (`None`) files of the config repo, then
+    /// commits everything on `main`.
     fn commit(&self, files: &[(&str, Option<&str>)]) {
-        let workdir = self.repo.workdir().expect("a work tree").to_path_buf();
-        for (path, text) in files {
-            let path = workdir.join(path);
-            match text {
-                Some(text) => {
-                    std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
-                    std::fs::write(&path, text).expect("a file");
-                }
-                None => std::fs::remove_file(&path).expect("a removal"),
-            }
-        }
-        let mut index = self.repo.index().expect("the index");
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .expect("add");
-        index.update_all(["*"], None).expect("update");
-        index.write().expect("write the index");
-        let tree = self
-            .repo
-            .find_tree(index.write_tree().expect("a tree"))
-            .expect("the tree");
-        let signature = git2::Signature::now("Test", "test@helios.invalid").expect("who");
-        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        self.repo
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                "change",
-                &tree,
-                &parents,
-            )
-            .expect("a commit");
+        commit_all(&self.repo, files);
     }
 
     /// `helios-reconciler run` with this world's repo and state dir.

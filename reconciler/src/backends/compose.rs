@@ -147,10 +147,13 @@ impl ComposeBackend {
     /// It stays after `remove` without `prune_volumes`: it is what a later
     /// `down -v` needs to find the kept volumes.
     pub fn compose_file(&self, app: &str) -> PathBuf {
-        self.state_dir
-            .join("compose")
-            .join(app)
-            .join("compose.yaml")
+        self.working_copies().join(app).join("compose.yaml")
+    }
+
+    /// `<state_dir>/compose/`: one folder per app, ignored by the state
+    /// repository (which records the same file under `apps/<app>/files/`).
+    fn working_copies(&self) -> PathBuf {
+        self.state_dir.join("compose")
     }
 
     /// The env file this backend writes when the caller gives secret
@@ -346,7 +349,7 @@ impl ComposeBackend {
     /// Apps this backend wrote a compose file for: after a `remove` that
     /// kept volumes, the only trace of the app besides its volumes.
     fn apps_with_files(&self) -> BTreeSet<String> {
-        let Ok(entries) = std::fs::read_dir(self.state_dir.join("apps")) else {
+        let Ok(entries) = std::fs::read_dir(self.working_copies()) else {
             return BTreeSet::new();
         };
         entries

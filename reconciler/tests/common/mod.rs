@@ -212,3 +212,47 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A config repo: a git repository with a work tree on branch `main`.
+pub(crate) fn config_repo(dir: &Path) -> git2::Repository {
+    let mut options = git2::RepositoryInitOptions::new();
+    options.initial_head("main");
+    git2::Repository::init_opts(dir, &options).expect("git init")
+}
+
+/// Writes (`Some`) or deletes (`None`) files of `repo`'s work tree, then
+/// commits everything on its current branch, as `git commit -a` would.
+pub(crate) fn commit_all(repo: &git2::Repository, files: &[(&str, Option<&str>)]) {
+    let workdir = repo.workdir().expect("a work tree").to_path_buf();
+    for (path, text) in files {
+        let path = workdir.join(path);
+        match text {
+            Some(text) => {
+                std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
+                std::fs::write(&path, text).expect("a file");
+            }
+            None => std::fs::remove_file(&path).expect("a removal"),
+        }
+    }
+    let mut index = repo.index().expect("the index");
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .expect("add");
+    index.update_all(["*"], None).expect("update");
+    index.write().expect("write the index");
+    let tree = repo
+        .find_tree(index.write_tree().expect("a tree"))
+        .expect("the tree");
+    let signature = git2::Signature::now("Test", "test@helios.invalid").expect("who");
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        "change",
+        &tree,
+        &parents,
+    )
+    .expect("a commit");
+}
