@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{describe, docker_ready, wait_for};
+use common::{commit_all, config_repo, describe, docker_ready, wait_for};
 use helios_reconciler::lock::StateLock;
 use helios_reconciler::state::{AppResult, AppStatus, Durations, PlanRecord, StateDir};
 use std::io::{Read as _, Write as _};
@@ -275,34 +275,13 @@ fn status_of_a_missing_state_directory_exits_2_and_creates_nothing() {
 /// image is needed, yet every stage of a cycle runs against the engine.
 fn empty_config_repo(dir: &Path) -> (git2::Repository, PathBuf) {
     let path = dir.join("config");
-    let mut options = git2::RepositoryInitOptions::new();
-    options.initial_head("main");
-    let repo = git2::Repository::init_opts(&path, &options).expect("git init");
+    let repo = config_repo(&path);
     commit(&repo, "README.md", "nothing to run here\n");
     (repo, path)
 }
 
 fn commit(repo: &git2::Repository, file: &str, contents: &str) {
-    let workdir = repo.workdir().expect("a work tree").to_path_buf();
-    std::fs::write(workdir.join(file), contents).expect("a file");
-    let mut index = repo.index().expect("the index");
-    index.add_path(Path::new(file)).expect("add");
-    index.write().expect("write the index");
-    let tree = repo
-        .find_tree(index.write_tree().expect("a tree"))
-        .expect("the tree");
-    let signature = git2::Signature::now("Test", "test@helios.invalid").expect("who");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(
-        Some("HEAD"),
-        &signature,
-        &signature,
-        "change",
-        &tree,
-        &parents,
-    )
-    .expect("a commit");
+    commit_all(repo, &[(file, Some(contents))]);
 }
 
 #[test]

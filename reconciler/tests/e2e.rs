@@ -73,6 +73,22 @@ impl World {
         commit_all(&self.repo, files);
     }
 
+    /// Commits the two apps most scenarios start from, `shop` (mode `one`,
+    /// one web replica) and `blog`, beside a file that is no Heliosfile;
+    /// returns their app names.
+    fn commit_shop_and_blog(&self) -> (String, String) {
+        let (shop_app, blog_app) = (self.app("shop"), self.app("blog"));
+        self.commit(&[
+            (
+                "shop/Heliosfile",
+                Some(&shop(&shop_app, &self.image, "one", 1)),
+            ),
+            ("blog/Heliosfile", Some(&blog(&blog_app, &self.image, "hi"))),
+            ("README.md", Some("config\n")),
+        ]);
+        (shop_app, blog_app)
+    }
+
     /// `helios-reconciler run` with this world's repo and state dir.
     fn run_command(&self, extra: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
@@ -233,17 +249,7 @@ fn deploy_change_scale_remove_and_keep_the_password() {
     let Some(world) = World::new("deploy", &["shop", "blog"]) else {
         return;
     };
-    let (shop_app, blog_app) = (world.app("shop"), world.app("blog"));
-    world.commit(&[
-        (
-            "shop/Heliosfile",
-            Some(&shop(&shop_app, &world.image, "one", 1)),
-        ),
-        (
-            "blog/Heliosfile",
-            Some(&blog(&blog_app, &world.image, "hi")),
-        ),
-    ]);
+    let (shop_app, blog_app) = world.commit_shop_and_blog();
 
     // Deploy two apps.
     world.converge();
@@ -343,17 +349,7 @@ fn an_invalid_heliosfile_holds_its_app_and_the_others_go_on() {
     let Some(world) = World::new("invalid", &["shop", "blog"]) else {
         return;
     };
-    let (shop_app, blog_app) = (world.app("shop"), world.app("blog"));
-    world.commit(&[
-        (
-            "shop/Heliosfile",
-            Some(&shop(&shop_app, &world.image, "one", 1)),
-        ),
-        (
-            "blog/Heliosfile",
-            Some(&blog(&blog_app, &world.image, "hi")),
-        ),
-    ]);
+    let (shop_app, blog_app) = world.commit_shop_and_blog();
     world.converge();
     let shop_before: Vec<Vec<String>> = ["web", "worker", "cache"]
         .iter()
@@ -399,18 +395,7 @@ fn a_commit_removing_every_app_is_refused() {
     let Some(world) = World::new("guard", &["shop", "blog"]) else {
         return;
     };
-    let (shop_app, blog_app) = (world.app("shop"), world.app("blog"));
-    world.commit(&[
-        (
-            "shop/Heliosfile",
-            Some(&shop(&shop_app, &world.image, "one", 1)),
-        ),
-        (
-            "blog/Heliosfile",
-            Some(&blog(&blog_app, &world.image, "hi")),
-        ),
-        ("README.md", Some("config\n")),
-    ]);
+    let (shop_app, blog_app) = world.commit_shop_and_blog();
     world.converge();
     let before: Vec<Vec<String>> = [
         (&shop_app, "web"),
@@ -445,17 +430,7 @@ fn killed_mid_apply_it_converges_when_started_again_and_one_instance_runs() {
     let Some(world) = World::new("crash", &["shop", "blog"]) else {
         return;
     };
-    let (shop_app, blog_app) = (world.app("shop"), world.app("blog"));
-    world.commit(&[
-        (
-            "shop/Heliosfile",
-            Some(&shop(&shop_app, &world.image, "one", 1)),
-        ),
-        (
-            "blog/Heliosfile",
-            Some(&blog(&blog_app, &world.image, "hi")),
-        ),
-    ]);
+    let (shop_app, blog_app) = world.commit_shop_and_blog();
     let mut daemon = world.start_daemon(&["--interval", "1s"]);
 
     // The apply has begun: a first container exists.
