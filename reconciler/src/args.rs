@@ -33,7 +33,8 @@ pub(crate) enum Command {
     ///
     /// A new commit of a local config repo, or an owned container that
     /// dies, stops or turns unhealthy, starts a cycle at once. SIGINT or
-    /// SIGTERM lets the cycle in flight finish, then exits 0.
+    /// SIGTERM lets the step in flight finish, records the cycle and exits
+    /// 0; the remaining steps are left to the next start.
     ///
     /// Exit status with --once: 0 when the host converged, 1 when it did
     /// not (an app held, failed or degraded, a refused plan, a failed

@@ -25,6 +25,8 @@ use crate::state::{
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How cycles run.
@@ -222,6 +224,7 @@ pub struct Reconciler<B> {
     options: CycleOptions,
     last: Option<Reconciled>,
     backoff: Backoff,
+    stopping: Arc<AtomicBool>,
 }
 
 impl<B: Backend> Reconciler<B> {
@@ -235,6 +238,7 @@ impl<B: Backend> Reconciler<B> {
             options,
             last: None,
             backoff,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -251,6 +255,19 @@ impl<B: Backend> Reconciler<B> {
     /// The state directory.
     pub fn state(&self) -> &StateDir {
         &self.state
+    }
+
+    /// The flag that stops the cycle in flight early (the daemon sets it
+    /// on SIGINT or SIGTERM): the step being applied finishes, no other
+    /// starts, the health wait ends, and what was done is recorded. A
+    /// stop must not leave an app half-applied by killing its Compose run,
+    /// nor wait minutes for the rest of a long cycle.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stopping)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     /// Makes the next cycle compare live state with the desired one even
@@ -456,7 +473,12 @@ impl<B: Backend> Reconciler<B> {
     /// the other apps go on.
     async fn apply(&self, plan: &Plan, desired: &DesiredState, run: &mut Run) {
         let prune_volumes = self.options.plan.prune_volumes;
-        for step in &plan.steps {
+        for (index, step) in plan.steps.iter().enumerate() {
+            if self.stopping() {
+                tracing::info!("stopping: the remaining steps are left to the next start");
+                run.stop_before(&plan.steps[index..]);
+                break;
+            }
             if run.results.get(&step.app) == Some(&AppResult::Failed) {
                 continue;
             }
@@ -555,16 +577,20 @@ impl<B: Backend> Reconciler<B> {
                 }
             }
             let now = Instant::now();
-            if pending.is_empty() || now >= deadline {
+            if pending.is_empty() || now >= deadline || self.stopping() {
                 break;
             }
             tokio::time::sleep(self.options.health_poll.min(deadline - now)).await;
         }
         for app in pending {
-            let mut details = vec![format!(
-                "not healthy after {}s",
-                self.options.health_timeout.as_secs()
-            )];
+            let mut details = vec![if self.stopping() {
+                "not healthy yet when the reconciler stopped".to_string()
+            } else {
+                format!(
+                    "not healthy after {}s",
+                    self.options.health_timeout.as_secs()
+                )
+            }];
             details.extend(last.remove(&app).map(|h| h.details).unwrap_or_default());
             run.settle(&app, AppResult::Degraded, details, start.elapsed());
         }
@@ -779,6 +805,26 @@ impl Run {
         }
     }
 
+    /// The daemon stopped before `remaining`: an app that had some of its
+    /// steps applied but not all is recorded failed (its last applied
+    /// record kept, both versions in the inventory); an app none of whose
+    /// steps ran gets no result and keeps its record as it was.
+    fn stop_before(&mut self, remaining: &[crate::plan::Step]) {
+        for step in remaining {
+            if matches!(self.results.get(&step.app), Some(AppResult::Healthy)) {
+                self.diagnostics
+                    .entry(step.app.clone())
+                    .or_default()
+                    .push(format!(
+                        "the reconciler stopped before {} {}",
+                        step.phase.as_str(),
+                        step.app
+                    ));
+                self.results.insert(step.app.clone(), AppResult::Failed);
+            }
+        }
+    }
+
     fn durations_of(&mut self, app: &str) -> &mut Durations {
         self.durations.entry(app.to_string()).or_default()
     }
@@ -876,6 +922,8 @@ mod tests {
         live: Mutex<ObservedState>,
         failing: BTreeSet<String>,
         operations: Mutex<Vec<String>>,
+        /// Set during the first apply: a SIGTERM arriving mid-step.
+        stop_on_apply: Mutex<Option<Arc<AtomicBool>>>,
     }
 
     impl InMemory {
@@ -907,6 +955,9 @@ mod tests {
             _secrets: &AppSecrets,
         ) -> Result<(), BackendError> {
             self.log(format!("apply {} {}", app.name, components.join(",")));
+            if let Some(stop) = self.stop_on_apply.lock().expect("not poisoned").take() {
+                stop.store(true, Ordering::Relaxed);
+            }
             if self.failing.contains(&app.name) {
                 return Err(BackendError::Api("refused by the test".to_string()));
             }
@@ -1124,6 +1175,47 @@ mod tests {
         assert_eq!(second.counts.unchanged, 2);
         assert_eq!(second.state_commit, None);
         assert_eq!(state_commits(f.reconciler.state()), commits);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stop_mid_step_finishes_that_step_and_starts_no_other() {
+        let mut f = fixture(
+            InMemory::default(),
+            &[
+                ("shop/Heliosfile", Some(SHOP)),
+                ("blog/Heliosfile", Some(BLOG)),
+            ],
+        );
+        let stop = f.reconciler.stop_flag();
+        *f.reconciler
+            .backend()
+            .stop_on_apply
+            .lock()
+            .expect("not poisoned") = Some(stop);
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        let operations = f
+            .reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clone();
+        // The database step ran to its end; neither service step started.
+        assert_eq!(operations, ["apply shop db"]);
+        assert!(!report.converged);
+        assert_eq!(result_of(&report, "shop"), Some(AppResult::Failed));
+        assert_eq!(result_of(&report, "blog"), None);
+        let state = f.reconciler.state();
+        let status = state.read_status("shop").expect("read").expect("a status");
+        assert!(
+            status
+                .diagnostics
+                .iter()
+                .any(|d| d.contains("stopped before")),
+            "{status:?}"
+        );
+        assert!(state.read_status("blog").expect("read").is_none());
+        assert!(state.read_applied("shop").expect("read").is_none());
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -164,6 +164,14 @@ fn signals() -> Result<signal_watch::Receiver<bool>, String> {
 
 impl<B: Backend> Daemon<B> {
     async fn run(mut self, args: &RunArgs) -> ExitCode {
+        // A signal cuts the cycle in flight short after its current step.
+        let stop = self.reconciler.stop_flag();
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            if shutdown.wait_for(|stopping| *stopping).await.is_ok() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         if args.once {
             return self.once().await;
         }
