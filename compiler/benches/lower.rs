@@ -29,12 +29,14 @@ use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::policy::v1 as policy;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
 #[allow(dead_code, reason = "this benchmark uses only `large_heliosfile`")]
 mod common;
+
+use common::{criterion_directory, estimate, human};
 
 const SERVICES: usize = 1_000;
 const DATABASES: usize = 100;
@@ -327,45 +329,5 @@ fn report_ratios(dir: &Path, started: SystemTime, sizes: &Sizes) {
             human(cli),
             human(cli / APPS as f64)
         );
-    }
-}
-
-/// Where criterion writes its results, as criterion itself would choose it
-/// under `cargo bench`: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
-/// else `criterion` in the target folder that holds this executable.
-fn criterion_directory() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(Path::new(&target).join("criterion"));
-    }
-    // <target>/<profile>/deps/lower-<hash>
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-/// Criterion's typical time in nanoseconds (the slope when it sampled
-/// linearly, else the mean), if the file was written by this run.
-fn estimate(path: &Path, started: SystemTime) -> Option<f64> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    if modified < started {
-        return None;
-    }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    let point = |key: &str| json.get(key)?.get("point_estimate")?.as_f64();
-    point("slope").or_else(|| point("mean"))
-}
-
-fn human(nanoseconds: f64) -> String {
-    if nanoseconds >= 1e9 {
-        format!("{:.3} s", nanoseconds / 1e9)
-    } else if nanoseconds >= 1e6 {
-        format!("{:.3} ms", nanoseconds / 1e6)
-    } else if nanoseconds >= 1e3 {
-        format!("{:.3} µs", nanoseconds / 1e3)
-    } else {
-        format!("{nanoseconds:.1} ns")
     }
 }

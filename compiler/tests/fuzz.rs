@@ -22,6 +22,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, contextualize_config};
 
 #[path = "../benches/common/mod.rs"]
+#[allow(dead_code)] // Only the generators are used here, not the benchmarks' result readers.
 mod common;
 
 /// A configuration with `cases` cases unless `PROPTEST_CASES` says

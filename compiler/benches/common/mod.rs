@@ -1,8 +1,11 @@
 //! Generated inputs shared by the benchmark (`benches/check.rs`) and the
 //! property tests (`tests/fuzz.rs`, which includes this file by `#[path]`).
 //! Everything is deterministic: the same arguments give the same text.
+//! Also how the benchmarks read criterion's estimates back to print ratios.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// The four database types with their usual version and a storage size.
 const DATABASE_TYPES: [(&str, &str); 4] = [
@@ -193,4 +196,45 @@ pub(crate) fn billion_laughs() -> String {
     }
     out.push_str("services: { web: { image: nginx:1.27, http_port: 80, env: { X: \"1\" } } }\n");
     out
+}
+
+/// Where criterion writes its results, as criterion itself would choose it
+/// under `cargo bench`: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
+/// else `criterion` in the target folder that holds this executable.
+pub(crate) fn criterion_directory() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(Path::new(&target).join("criterion"));
+    }
+    // <target>/<profile>/deps/<bench>-<hash>
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+}
+
+/// Criterion's typical time in nanoseconds (the slope when it sampled
+/// linearly, else the mean), if the file was written by this run.
+pub(crate) fn estimate(path: &Path, started: SystemTime) -> Option<f64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    if modified < started {
+        return None;
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let point = |key: &str| json.get(key)?.get("point_estimate")?.as_f64();
+    point("slope").or_else(|| point("mean"))
+}
+
+/// A duration in nanoseconds, in the unit that reads best.
+pub(crate) fn human(nanoseconds: f64) -> String {
+    if nanoseconds >= 1e9 {
+        format!("{:.3} s", nanoseconds / 1e9)
+    } else if nanoseconds >= 1e6 {
+        format!("{:.3} ms", nanoseconds / 1e6)
+    } else if nanoseconds >= 1e3 {
+        format!("{:.3} µs", nanoseconds / 1e3)
+    } else {
+        format!("{nanoseconds:.1} ns")
+    }
 }
