@@ -103,6 +103,7 @@ pub fn check_with(path: &str, text: &str, options: &CheckOptions) -> Checked {
         let mut checker = check::Checker::new(text, options);
         app = check::check_document(&mut checker, &root);
         diagnostics.append(&mut checker.diagnostics);
+        diagnostics.extend(check::check_bidi_controls(text, &root));
     }
     diagnostic::sort(&mut diagnostics);
     diagnostic::truncate(&mut diagnostics);

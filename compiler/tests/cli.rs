@@ -66,6 +66,27 @@ fn check_invalid_file_exits_one_with_every_error() {
 }
 
 #[test]
+fn bidi_control_characters_warn_but_check_and_build_succeed() {
+    let dir = scratch("bidi");
+    let text = VALID.replace(
+        "    http_port: 80\n",
+        "    http_port: 80\n    env:\n      FLAGS: \"\u{202E}eslaf\"\n",
+    );
+    write(&dir, "Heliosfile.yml", &text);
+    let output = heliosc(&["check", "Heliosfile.yml"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("H0108"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).ends_with("checked 1 file: 0 error(s), 1 warning(s)\n"),
+        "{}",
+        stderr(&output)
+    );
+    let output = heliosc(&["build", "Heliosfile.yml", "--out", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(dir.join("out/compose.yaml").is_file());
+}
+
+#[test]
 fn json_message_format_is_one_object_per_line() {
     let dir = scratch("json");
     write(&dir, "Heliosfile.yml", INVALID);

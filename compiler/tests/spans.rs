@@ -192,3 +192,81 @@ fn version_one_as_a_string_is_a_type_error() {
     assert_eq!(d.primary_span().slice(text), "\"1\"");
     assert!(!codes(text).contains(&"H0204"));
 }
+
+#[test]
+fn bidi_override_in_a_value_points_at_the_character() {
+    let text = format!(
+        "{HEAD}services:\n  web:\n    image: nginx:1.27\n    env:\n      GREETING: \"hello \u{202E}dlrow\"\n"
+    );
+    let d = one(&text, "H0108");
+    let start = text.find('\u{202E}').expect("the override");
+    assert_eq!(d.primary_span(), heliosc::span::Span::new(start, start + 3));
+    assert_eq!(d.primary_span().slice(&text), "\u{202E}");
+    assert_eq!(d.severity, heliosc::Severity::Warning);
+    assert!(
+        d.message.contains("U+202E RIGHT-TO-LEFT OVERRIDE"),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.help
+            .as_deref()
+            .is_some_and(|h| h.contains("CVE-2021-42574") && h.contains("diff")),
+        "{:?}",
+        d.help
+    );
+    // Only a warning: the app still checks.
+    let checked = check("Heliosfile", &text);
+    assert!(!checked.has_errors(), "{}", checked.render(&text));
+    assert!(checked.app.is_some());
+}
+
+#[test]
+fn bidi_isolate_in_a_key_points_at_the_character() {
+    let text =
+        format!("{HEAD}services:\n  web:\n    image: nginx:1.27\n    env:\n      A\u{2066}B: x\n");
+    let d = one(&text, "H0108");
+    let start = text.find('\u{2066}').expect("the isolate");
+    assert_eq!(d.primary_span(), heliosc::span::Span::new(start, start + 3));
+    assert!(
+        d.message.contains("U+2066 LEFT-TO-RIGHT ISOLATE"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("key"), "{}", d.message);
+}
+
+#[test]
+fn bidi_runs_are_reported_each_at_their_bytes_in_every_scalar_style() {
+    let values = [
+        "plain \u{202D}\u{2069} text",
+        "'single \u{202B}\u{202B} quoted'",
+        "|\n        block \u{2067}\n        scalar",
+        ">-\n        folded \u{2068}",
+        "[a, \"b \u{202A}\"]",
+    ];
+    for value in values {
+        let text =
+            format!("{HEAD}services:\n  web:\n    image: nginx:1.27\n    env:\n      A: {value}\n");
+        let found: Vec<Diagnostic> = check("Heliosfile", &text)
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code.as_str() == "H0108")
+            .collect();
+        let controls: Vec<(usize, char)> = text
+            .char_indices()
+            .filter(|(_, c)| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+            .collect();
+        assert_eq!(found.len(), 1, "{value:?}: {found:?}");
+        let (first, last) = (controls[0].0, controls[controls.len() - 1].0 + 3);
+        assert_eq!(
+            found[0].primary_span(),
+            heliosc::span::Span::new(first, last),
+            "{value:?}"
+        );
+    }
+    // An escape displays as what it is: nothing to warn about.
+    let text =
+        format!("{HEAD}services:\n  web:\n    image: nginx:1.27\n    env:\n      A: \"\\u202E\"\n");
+    assert!(!codes(&text).contains(&"H0108"));
+}

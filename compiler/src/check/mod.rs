@@ -4,8 +4,10 @@
 //! here, and every problem is reported, not only the first: a walker that
 //! meets a bad value records a diagnostic and carries on with the rest.
 //! Submodules: [`document`] walks the keys, [`values`] reads units and names,
-//! [`references`] resolves `${...}`, [`dependencies`] orders services.
+//! [`references`] resolves `${...}`, [`dependencies`] orders services,
+//! [`bidi`] warns about bidirectional control characters in the source.
 
+mod bidi;
 mod dependencies;
 mod document;
 mod references;
@@ -16,6 +18,7 @@ use crate::parse::{Entry, Node, Value};
 use crate::span::Span;
 use crate::suggest::closest;
 
+pub(crate) use bidi::check_bidi_controls;
 pub(crate) use document::check_document;
 pub(crate) use values::is_domain;
 

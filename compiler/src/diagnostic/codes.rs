@@ -200,6 +200,30 @@ define_codes! {
     /// problems shown and check again.
     H0107 => "too-many-diagnostics", Error;
 
+    /// A key or value contains a Unicode bidirectional control character.
+    ///
+    /// The embeddings and overrides U+202A to U+202E and the isolates U+2066
+    /// to U+2069 are invisible, and they change the order in which the text
+    /// around them is displayed. An editor, a terminal or a pull-request diff
+    /// then shows something other than what Helios reads and what runs: a
+    /// reviewer can approve an `env` value, a command or an image that is not
+    /// the one deployed. This is the "Trojan Source" attack
+    /// (CVE-2021-42574). It is a warning, not an error, because right-to-left
+    /// text can legitimately need them; each run of them is marked at its
+    /// exact bytes.
+    ///
+    /// Example (`⟨RLO⟩` stands for an invisible U+202E):
+    ///
+    /// ```yaml
+    /// env:
+    ///   GREETING: "hello ⟨RLO⟩dlrow"   # displays as `hello world`
+    /// ```
+    ///
+    /// Fix: remove the characters. If one is really wanted, write it as an
+    /// escape in a double-quoted string (`"\u202E"`), which every reader
+    /// sees.
+    H0108 => "bidi-control-character", Warning;
+
     /// A key that the Heliosfile language does not have.
     ///
     /// Unknown keys are errors, never ignored: a misspelled `memroy:` would

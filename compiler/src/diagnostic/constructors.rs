@@ -112,6 +112,33 @@ pub(crate) fn too_many_diagnostics(shown: usize, hidden: usize, span: Span) -> D
     .with_help("fix the problems shown and check again")
 }
 
+/// [`Code::H0108`]: a run of bidirectional control characters in a key
+/// (`key`) or a value; `names` are their code points and Unicode names, e.g.
+/// `U+202E RIGHT-TO-LEFT OVERRIDE`, and `span` covers exactly the run.
+pub(crate) fn bidi_control_character(names: &[String], key: bool, span: Span) -> Diagnostic {
+    // Every bidirectional control is 3 bytes of UTF-8.
+    let (what, plural) = if span.len() <= 3 {
+        ("character", "")
+    } else {
+        ("characters", "s")
+    };
+    Diagnostic::new(
+        Code::H0108,
+        span,
+        format!(
+            "bidirectional control {what} {} in a {}",
+            names.join(" and "),
+            if key { "key" } else { "value" }
+        ),
+        format!("invisible character{plural} reordering how this text is displayed"),
+    )
+    .with_help(
+        "bidirectional controls make an editor or a pull-request diff display this text differently \
+         from what Helios reads and runs (Trojan Source, CVE-2021-42574); remove them, or if one is \
+         really wanted write it as an escape in a double-quoted string, such as \"\\u202E\"",
+    )
+}
+
 /// [`Code::H0201`]: a key the language does not have.
 pub(crate) fn unknown_key(
     key: &str,
