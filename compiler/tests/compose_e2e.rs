@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 const BUSYBOX: &str = "/bin/busybox";
 /// The external network the compiled file expects.
 const EDGE_NETWORK: &str = "helios-edge";
+/// `docker build` without a network: the images are `FROM scratch` and
+/// need none, and the build's `RUN` steps then do not depend on the
+/// engine's default bridge (`docker0`), which some hosts lack.
+const BUILD: [&str; 5] = ["build", "-q", "--network", "none", "-t"];
 
 /// Whether a missing prerequisite is a failure rather than a skip.
 fn docker_required() -> bool {
@@ -201,11 +205,7 @@ fn build_image(context: &Path, tag: &str, dockerfile: &str, files: &[(&str, &str
         write(&path, contents);
         make_executable(&path);
     }
-    run_ok(
-        Command::new("docker")
-            .args(["build", "-q", "-t", tag])
-            .arg(context),
-    );
+    run_ok(Command::new("docker").args(BUILD).arg(tag).arg(context));
 }
 
 /// A `FROM scratch` image with busybox and its applets in `/bin`, and a
@@ -224,11 +224,7 @@ fn build_base_image(context: &Path, tag: &str) {
          COPY www /www\n\
          ENV PATH=/usr/local/bin:/bin\n",
     );
-    run_ok(
-        Command::new("docker")
-            .args(["build", "-q", "-t", tag])
-            .arg(context),
-    );
+    run_ok(Command::new("docker").args(BUILD).arg(tag).arg(context));
 }
 
 /// A fake Redis on the base image: `redis-server` records its arguments and
@@ -436,6 +432,30 @@ fn compiled_app_runs_on_docker() {
         "{}",
         deployment.describe()
     );
+    // The database's data volume carries the Helios labels, so a volume
+    // kept after its app is gone can be traced back to it.
+    let volume = deployment.inspect(
+        &redis[0],
+        "{{range .Mounts}}{{if eq .Destination \"/data\"}}{{.Name}}{{end}}{{end}}",
+    );
+    assert!(!volume.is_empty(), "redis mounts no volume at /data");
+    let volume_labels = run_ok(Command::new("docker").args([
+        "volume",
+        "inspect",
+        "-f",
+        "{{range $k, $v := .Labels}}{{$k}}={{$v}}\n{{end}}",
+        &volume,
+    ]));
+    for expected in [
+        "dev.helios.app=e2e",
+        "dev.helios.component=database",
+        "dev.helios.database=redis",
+    ] {
+        assert!(
+            volume_labels.lines().any(|l| l == expected),
+            "volume {volume} lacks {expected}:\n{volume_labels}"
+        );
+    }
     // The password reaches the server as configuration on its standard
     // input, not as an argument that `ps` would show.
     let redis_args = deployment.exec("redis", &["cat", "/tmp/redis-args"]);

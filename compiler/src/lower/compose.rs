@@ -2,11 +2,11 @@
 //!
 //! The model is `docker-compose-types`; it lacks `deploy.update_config.order`
 //! (so `strategy` cannot be expressed and is recorded as the label
-//! `dev.helios.strategy`) and keeps a YAML value type we never use. Maps are
+//! [`labels::STRATEGY`]) and keeps a YAML value type we never use. Maps are
 //! built sorted, so the output is the same bytes for the same input.
 
 use super::{
-    LowerOptions, OutputFile, ResolvedImage, database_password_variable, render_env,
+    LowerOptions, OutputFile, ResolvedImage, database_password_variable, labels, render_env,
     user_secret_variable,
 };
 use crate::diagnostic::Diagnostic;
@@ -113,7 +113,16 @@ fn compose_model(
     let volumes: IndexMap<String, dc::MapOrEmpty<dc::ComposeVolume>> = app
         .databases
         .keys()
-        .map(|db| (volume_name(db), dc::MapOrEmpty::Empty))
+        .map(|db| {
+            let volume = dc::ComposeVolume {
+                driver: None,
+                driver_opts: IndexMap::new(),
+                external: None,
+                labels: dc::Labels::Map(volume_labels(app, db).into_iter().collect()),
+                name: None,
+            };
+            (volume_name(db), dc::MapOrEmpty::Map(volume))
+        })
         .collect();
     dc::Compose {
         services: dc::Services(services),
@@ -125,6 +134,20 @@ fn compose_model(
 
 fn volume_name(database: &str) -> String {
     format!("{database}-data")
+}
+
+/// The labels of a database's data volume: its app, the `database`
+/// component and the database's name, so that a kept volume can be traced
+/// back to what it belonged to.
+fn volume_labels(app: &App, database: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::APP.to_string(), app.name.clone()),
+        (
+            labels::COMPONENT.to_string(),
+            labels::COMPONENT_DATABASE.to_string(),
+        ),
+        (labels::DATABASE.to_string(), database.to_string()),
+    ])
 }
 
 /// A literal `$` is `$$` in Compose, which would otherwise interpolate it.
@@ -197,9 +220,9 @@ fn lower_service(
             memory: service.memory_bytes.map(compose_bytes),
             devices: None,
         });
-    let mut labels = common_labels(app, &service.name, "service");
+    let mut labels = common_labels(app, &service.name, labels::COMPONENT_SERVICE);
     if service.strategy == Strategy::Recreate {
-        labels.insert("dev.helios.strategy".into(), "recreate".into());
+        labels.insert(labels::STRATEGY.into(), "recreate".into());
     }
     if let Some(port) = service.http_port {
         labels.extend(traefik_labels(app, service, port));
@@ -309,9 +332,9 @@ fn healthcheck(check: &Healthcheck) -> dc::Healthcheck {
 
 fn common_labels(app: &App, name: &str, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("dev.helios.app".to_string(), app.name.clone()),
-        ("dev.helios.service".to_string(), name.to_string()),
-        ("dev.helios.component".to_string(), component.to_string()),
+        (labels::APP.to_string(), app.name.clone()),
+        (labels::SERVICE.to_string(), name.to_string()),
+        (labels::COMPONENT.to_string(), component.to_string()),
     ])
 }
 
@@ -374,7 +397,7 @@ fn traefik_labels(app: &App, service: &Service, port: u16) -> BTreeMap<String, S
     labels
 }
 
-/// Sets the labels, adding `dev.helios.spec-hash`: a SHA-256 of the
+/// Sets the labels, adding [`labels::SPEC_HASH`]: a SHA-256 of the
 /// service's compiled definition without that label, so the reconciler can
 /// tell which services changed.
 fn finish_labels(service: &mut dc::Service, labels: BTreeMap<String, String>) {
@@ -383,7 +406,7 @@ fn finish_labels(service: &mut dc::Service, labels: BTreeMap<String, String>) {
     let hash = Sha256::digest(canonical.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     let mut labels = labels;
-    labels.insert("dev.helios.spec-hash".to_string(), hex);
+    labels.insert(labels::SPEC_HASH.to_string(), hex);
     service.labels = dc::Labels::Map(labels.into_iter().collect());
 }
 
@@ -466,14 +489,14 @@ fn lower_database(app: &App, database: &Database) -> dc::Service {
             "mongosh --quiet --eval 'quit(db.adminCommand(\"ping\").ok ? 0 : 1)'".to_string(),
         ),
     };
-    let mut labels = common_labels(app, &database.name, "database");
+    let mut labels = common_labels(app, &database.name, labels::COMPONENT_DATABASE);
     labels.insert(
-        "dev.helios.database-type".to_string(),
+        labels::DATABASE_TYPE.to_string(),
         database.kind.as_str().to_string(),
     );
     // Compose has no notion of a volume size; keep the request visible.
     labels.insert(
-        "dev.helios.storage".to_string(),
+        labels::STORAGE.to_string(),
         super::bytes_as_quantity(database.storage_bytes),
     );
     let mut lowered = dc::Service {

@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod kubernetes;
+pub mod labels;
 
 use crate::diagnostic::{Diagnostic, constructors as diag};
 use crate::ir::{App, Build, Database, DatabaseKind, EnvPart, EnvValue, SecretRef, Service};
