@@ -271,3 +271,56 @@ fn compiled_files_hold_no_secret_values() {
         }
     }
 }
+
+/// The `${VAR}` placeholders in `text` (a `$$` is a literal `$`).
+fn interpolated(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('{') {
+            let end = after.find('}').expect("a closed placeholder");
+            found.insert(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+#[test]
+fn service_variables_are_what_each_compose_service_interpolates() {
+    for path in fixtures("valid") {
+        let compiled = compile(&path);
+        let app = heliosc::check(&compiled.name, &read(&path))
+            .app
+            .expect("a valid app");
+        let compose: serde_json::Value =
+            serde_saphyr::from_str(&compiled.compose).expect("compose.yaml parses");
+        let services = compose["services"].as_object().expect("a services mapping");
+        let variables = heliosc::lower::compose::service_variables(&app);
+        assert_eq!(
+            variables.keys().collect::<Vec<_>>(),
+            services.keys().collect::<Vec<_>>(),
+            "{}",
+            compiled.name
+        );
+        for (name, service) in services {
+            let definition = serde_json::to_string(service).expect("serializes");
+            assert_eq!(
+                interpolated(&definition),
+                variables[name],
+                "{}: {name}",
+                compiled.name
+            );
+        }
+        let union: std::collections::BTreeSet<String> = variables.into_values().flatten().collect();
+        assert_eq!(
+            union.into_iter().collect::<Vec<_>>(),
+            heliosc::lower::compose::required_variables(&app),
+            "{}",
+            compiled.name
+        );
+    }
+}

@@ -16,6 +16,7 @@ use crate::ir::{
 use docker_compose_types as dc;
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The external network the host's router (Traefik) joins.
@@ -65,6 +66,47 @@ pub fn required_variables(app: &App) -> Vec<String> {
     variables.into_iter().collect()
 }
 
+/// The variables each Compose service interpolates, keyed by its Compose
+/// service name, for every service and every database of the app (an entry
+/// may be empty): a database uses its own password variable
+/// ([`database_password_variable`]); a service uses the password variables
+/// of the databases whose password or URL its `env` references, and the
+/// variables of the user secrets it references ([`user_secret_variable`]).
+/// The union of all entries is [`required_variables`]. The reconciler can
+/// salt each service's spec hash with these variables' values
+/// ([`LowerOptions::spec_salts`]).
+pub fn service_variables(app: &App) -> BTreeMap<String, BTreeSet<String>> {
+    let mut variables = BTreeMap::new();
+    for service in app.services.values() {
+        // Exactly what `lower_service` interpolates: render every value
+        // with placeholders that record the variable they stand for.
+        let used = RefCell::new(BTreeSet::new());
+        for value in service.env.values() {
+            render_env(
+                app,
+                value,
+                |text| text.to_string(),
+                |db| {
+                    used.borrow_mut().insert(database_password_variable(db));
+                    String::new()
+                },
+                |secret| {
+                    used.borrow_mut().insert(user_secret_variable(secret));
+                    String::new()
+                },
+            );
+        }
+        variables.insert(service.name.clone(), used.into_inner());
+    }
+    for database in app.databases.values() {
+        variables.insert(
+            database.name.clone(),
+            BTreeSet::from([database_password_variable(&database.name)]),
+        );
+    }
+    variables
+}
+
 fn env_example(app: &App) -> String {
     let mut out = format!(
         "# Variables that compose.yaml of app `{}` needs. heliosc never writes their values:\n\
@@ -92,7 +134,7 @@ fn compose_model(
         }
     }
     for database in app.databases.values() {
-        entries.push((&database.name, lower_database(app, database)));
+        entries.push((&database.name, lower_database(app, database, options)));
     }
     entries.sort_by(|a, b| a.0.cmp(b.0));
     for (name, service) in entries {
@@ -264,7 +306,7 @@ fn lower_service(
         networks,
         ..Default::default()
     };
-    finish_labels(&mut lowered, labels);
+    finish_labels(&mut lowered, labels, spec_salt(options, &service.name));
     lowered
 }
 
@@ -397,13 +439,34 @@ fn traefik_labels(app: &App, service: &Service, port: u16) -> BTreeMap<String, S
     labels
 }
 
+/// The salt of a Compose service's spec hash, if it has a non-empty one.
+fn spec_salt<'o>(options: &'o LowerOptions, name: &str) -> Option<&'o str> {
+    options
+        .spec_salts
+        .get(name)
+        .map(String::as_str)
+        .filter(|salt| !salt.is_empty())
+}
+
+/// Separates the canonical definition from a salt in the hashed bytes:
+/// `serde_json` escapes every newline inside a string, so it cannot occur
+/// in the canonical JSON.
+const SALT_SEPARATOR: &[u8] = b"\n";
+
 /// Sets the labels, adding [`labels::SPEC_HASH`]: a SHA-256 of the
-/// service's compiled definition without that label, so the reconciler can
-/// tell which services changed.
-fn finish_labels(service: &mut dc::Service, labels: BTreeMap<String, String>) {
+/// service's compiled definition without that label (then, when there is
+/// one, [`SALT_SEPARATOR`] and the salt), so the reconciler can tell which
+/// services changed.
+fn finish_labels(service: &mut dc::Service, labels: BTreeMap<String, String>, salt: Option<&str>) {
     service.labels = dc::Labels::Map(labels.clone().into_iter().collect());
     let canonical = serde_json::to_string(&*service).unwrap_or_default();
-    let hash = Sha256::digest(canonical.as_bytes());
+    let mut hasher = Sha256::new();
+    hasher.update(canonical.as_bytes());
+    if let Some(salt) = salt {
+        hasher.update(SALT_SEPARATOR);
+        hasher.update(salt.as_bytes());
+    }
+    let hash = hasher.finalize();
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     let mut labels = labels;
     labels.insert(labels::SPEC_HASH.to_string(), hex);
@@ -435,7 +498,7 @@ fn engine(
 }
 
 /// The official image's data folder, port, environment and native check.
-fn lower_database(app: &App, database: &Database) -> dc::Service {
+fn lower_database(app: &App, database: &Database, options: &LowerOptions) -> dc::Service {
     let password = variable(&database_password_variable(&database.name));
     let user = app.name.clone();
     let Engine {
@@ -528,7 +591,7 @@ fn lower_database(app: &App, database: &Database) -> dc::Service {
         security_opt: vec!["no-new-privileges:true".to_string()],
         ..Default::default()
     };
-    finish_labels(&mut lowered, labels);
+    finish_labels(&mut lowered, labels, spec_salt(options, &database.name));
     lowered
 }
 
@@ -555,6 +618,192 @@ mod tests {
         assert_eq!(compose_bytes(1 << 30), "1g");
         assert_eq!(compose_bytes(1_000_000_000), "1000000000b");
         assert_eq!(compose_bytes(1000 << 10), "1000k");
+    }
+
+    const SHOP: &str = include_str!("../../../fixtures/valid/shop.yml");
+
+    fn app(text: &str) -> App {
+        let checked = crate::check("shop.yml", text);
+        assert!(!checked.has_errors(), "{}", checked.render(text));
+        checked.app.expect("an app")
+    }
+
+    fn options(spec_salts: &[(&str, &str)]) -> LowerOptions {
+        LowerOptions {
+            tag: Some("1.0.0".to_string()),
+            spec_salts: spec_salts
+                .iter()
+                .map(|(name, salt)| (name.to_string(), salt.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Every Compose service's labels, by service name.
+    fn labels_of(app: &App, options: &LowerOptions) -> BTreeMap<String, Vec<(String, String)>> {
+        let images = super::super::resolve_images(app, options).expect("images");
+        let compose = compose_model(app, options, &images);
+        compose
+            .services
+            .0
+            .into_iter()
+            .map(|(name, service)| {
+                let labels = match service.expect("a service").labels {
+                    dc::Labels::Map(map) => map.into_iter().collect(),
+                    dc::Labels::List(_) => panic!("labels are a map"),
+                };
+                (name, labels)
+            })
+            .collect()
+    }
+
+    fn spec_hash(labels: &[(String, String)]) -> &str {
+        labels
+            .iter()
+            .find(|(k, _)| k == labels::SPEC_HASH)
+            .map(|(_, v)| v.as_str())
+            .expect("a spec hash")
+    }
+
+    #[test]
+    fn service_variables_of_the_shop() {
+        let app = app(SHOP);
+        let variables = service_variables(&app);
+        let expected: BTreeMap<String, BTreeSet<String>> = [
+            ("postgres", vec!["HELIOS_POSTGRES_PASSWORD"]),
+            (
+                "web",
+                vec!["HELIOS_POSTGRES_PASSWORD", "HELIOS_SECRET_STRIPE_KEY"],
+            ),
+            ("worker", vec![]),
+        ]
+        .into_iter()
+        .map(|(name, vars)| {
+            (
+                name.to_string(),
+                vars.into_iter().map(String::from).collect(),
+            )
+        })
+        .collect();
+        assert_eq!(variables, expected);
+        let union: BTreeSet<String> = variables.into_values().flatten().collect();
+        assert_eq!(
+            union.into_iter().collect::<Vec<_>>(),
+            required_variables(&app)
+        );
+    }
+
+    #[test]
+    fn service_variables_cover_exactly_the_required_variables() {
+        // A password reached through `PASSWORD` and through a URL inside a
+        // longer value, a user secret, a database nobody references.
+        let text = "name: shop\nversion: 1\nsecrets: [TOKEN]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      PW: ${db.PASSWORD}\n  api:\n    image: nginx:1.27\n    env:\n      CACHE: \"url=${cache.URL};x=1\"\n      TOKEN: ${secret.TOKEN}\n      HOST: ${db.HOST}\ndatabases:\n  db: { type: postgresql }\n  cache: { type: redis }\n  spare: { type: mysql }\n";
+        let app = app(text);
+        let variables = service_variables(&app);
+        assert_eq!(
+            variables["api"],
+            BTreeSet::from([
+                "HELIOS_CACHE_PASSWORD".to_string(),
+                "HELIOS_SECRET_TOKEN".to_string()
+            ])
+        );
+        assert_eq!(
+            variables["web"],
+            BTreeSet::from(["HELIOS_DB_PASSWORD".to_string()])
+        );
+        assert_eq!(
+            variables["spare"],
+            BTreeSet::from(["HELIOS_SPARE_PASSWORD".to_string()])
+        );
+        let union: BTreeSet<String> = variables.into_values().flatten().collect();
+        assert_eq!(
+            union.into_iter().collect::<Vec<_>>(),
+            required_variables(&app)
+        );
+    }
+
+    #[test]
+    fn a_salt_changes_only_its_services_spec_hash() {
+        let app = app(SHOP);
+        let plain = labels_of(&app, &options(&[]));
+        let salted = labels_of(&app, &options(&[("web", "rotated-1")]));
+        assert_eq!(
+            plain.keys().collect::<Vec<_>>(),
+            ["postgres", "web", "worker"]
+        );
+        for (name, labels) in &plain {
+            if name == "web" {
+                assert_ne!(spec_hash(labels), spec_hash(&salted[name]));
+                let without_hash = |labels: &[(String, String)]| {
+                    labels
+                        .iter()
+                        .filter(|(k, _)| k != labels::SPEC_HASH)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(without_hash(labels), without_hash(&salted[name]));
+            } else {
+                assert_eq!(labels, &salted[name], "{name}");
+            }
+        }
+        // Another salt, another hash; the same salt, the same hash.
+        let other = labels_of(&app, &options(&[("web", "rotated-2")]));
+        assert_ne!(spec_hash(&other["web"]), spec_hash(&salted["web"]));
+        let again = labels_of(&app, &options(&[("web", "rotated-1")]));
+        assert_eq!(again, salted);
+    }
+
+    #[test]
+    fn no_salt_leaves_every_label_and_byte_identical() {
+        let app = app(SHOP);
+        let plain = labels_of(&app, &options(&[]));
+        // An empty salt, and salts for names that are not services, are no
+        // salt at all.
+        let empty = options(&[("web", ""), ("nothing", "x")]);
+        assert_eq!(labels_of(&app, &empty), plain);
+        let files = |options: &LowerOptions| lower(&app, options).expect("lowers");
+        assert_eq!(files(&empty), files(&options(&[])));
+        // The hash without a salt is the SHA-256 of the canonical
+        // definition, as before salts existed.
+        let images = super::super::resolve_images(&app, &options(&[])).expect("images");
+        let compose = compose_model(&app, &options(&[]), &images);
+        let mut web = compose.services.0["web"].clone().expect("web");
+        let dc::Labels::Map(mut labels) = web.labels.clone() else {
+            panic!("labels are a map")
+        };
+        let hash = labels.shift_remove(labels::SPEC_HASH).expect("a hash");
+        web.labels = dc::Labels::Map(labels);
+        let canonical = serde_json::to_string(&web).expect("serializes");
+        let expected: String = Sha256::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash, expected);
+    }
+
+    #[test]
+    fn data_volumes_carry_the_helios_labels() {
+        let app = app(SHOP);
+        let images = super::super::resolve_images(&app, &options(&[])).expect("images");
+        let compose = compose_model(&app, &options(&[]), &images);
+        let Some(dc::MapOrEmpty::Map(volume)) = compose.volumes.0.get("postgres-data") else {
+            panic!("no postgres-data volume")
+        };
+        let dc::Labels::Map(labels) = &volume.labels else {
+            panic!("labels are a map")
+        };
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (labels::APP, "shop"),
+                (labels::COMPONENT, labels::COMPONENT_DATABASE),
+                (labels::DATABASE, "postgres"),
+            ]
+        );
     }
 
     #[test]

@@ -25,6 +25,18 @@ pub struct LowerOptions {
     pub source_dir: Option<String>,
     /// Options of the Kubernetes target.
     pub kubernetes: kubernetes::KubernetesOptions,
+    /// Compose target: per Compose service name (a service's or a
+    /// database's name), an opaque salt folded into that service's
+    /// [`labels::SPEC_HASH`] label. The hash is the SHA-256 of the canonical
+    /// JSON of the service's compiled definition, as without salts, followed,
+    /// only when the name has a non-empty salt, by `"\n"` (which the
+    /// canonical JSON never contains) and the salt. The reconciler passes,
+    /// say, a digest of the current values of the variables a service
+    /// interpolates ([`compose::service_variables`]), so that rotating a
+    /// secret changes the spec hash of exactly the services that use it.
+    /// An empty map (the default), a missing name or an empty salt leave
+    /// the hash exactly as without salts. The Kubernetes target ignores it.
+    pub spec_salts: BTreeMap<String, String>,
 }
 
 /// One file of compiled output.
