@@ -43,7 +43,7 @@ pub(crate) fn run(args: DiffArgs) -> Result<ExitCode, String> {
             tag: Some(args.tag.clone()),
             source_dir: None,
             kubernetes: Default::default(),
-            spec_salts: Default::default(),
+            secrets_digests: Default::default(),
         },
     };
     let mut diff = match heliosc::diff::compare(&base, &head, &options) {

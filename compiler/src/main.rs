@@ -246,7 +246,7 @@ fn build(
             tag: request.tag.clone(),
             source_dir: None,
             kubernetes: request.kubernetes.clone(),
-            spec_salts: Default::default(),
+            secrets_digests: Default::default(),
         };
         let mut app_out = None;
         if let Some(app) = &checked.app {

@@ -102,10 +102,13 @@ impl Backend for InMemory {
                 key.clone(),
                 ObservedComponent {
                     kind: wanted.kind,
-                    instances: vec![Instance {
-                        spec_hash: Some(wanted.spec_hash.clone()),
-                        status: InstanceStatus::Healthy,
-                    }],
+                    instances: (0..wanted.replicas.unwrap_or(1))
+                        .map(|_| Instance {
+                            spec_hash: Some(wanted.spec_hash.clone()),
+                            secrets_digest: wanted.secrets_digest.clone(),
+                            status: InstanceStatus::Healthy,
+                        })
+                        .collect(),
                 },
             );
         }

@@ -80,8 +80,8 @@ pub(crate) struct TargetArgs {
     /// secrets' env files.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/helios")]
     pub(crate) state_dir: PathBuf,
-    /// What runs the apps.
-    #[arg(long, value_enum)]
+    /// What runs the apps (one Docker host unless told otherwise).
+    #[arg(long, value_enum, default_value_t = BackendArg::Compose)]
     pub(crate) backend: BackendArg,
     /// Refuse a plan deleting more than this share of the owned apps.
     #[arg(long, value_name = "PERCENT", default_value_t = helios_reconciler::plan::DEFAULT_MAX_PRUNE_PERCENT, value_parser = clap::value_parser!(u32).range(0..=100))]

@@ -27,11 +27,12 @@
 //!   Secrets it creates once and never overwrites.
 
 use crate::desired::{ComponentKind, DesiredApp};
+use crate::secrets::Secret;
+use crate::secrets::env_file::Uncarriable;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
 
 /// What a backend can do. Every method is about owned objects only.
 pub trait Backend {
@@ -133,6 +134,9 @@ pub enum BackendError {
         /// The secret's name.
         secret: String,
     },
+    /// A secret value cannot be written where the backend passes it (a
+    /// newline in a Compose env file); nothing was applied.
+    Uncarriable(Uncarriable),
     /// Local I/O failed (writing the compose file, the env file).
     Io(std::io::Error),
 }
@@ -162,6 +166,7 @@ impl fmt::Display for BackendError {
             Self::MissingSecret { app, secret } => {
                 write!(f, "app `{app}` needs secret `{secret}`, which has no value")
             }
+            Self::Uncarriable(error) => write!(f, "{error}"),
             Self::Io(error) => write!(f, "I/O error: {error}"),
         }
     }
@@ -182,24 +187,6 @@ impl From<std::io::Error> for BackendError {
     }
 }
 
-/// A secret value. Its `Debug` does not show it, so that it cannot leak
-/// through a log line or a test failure message.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl Secret {
-    /// The value itself, for the one place that must write it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// The secret values one app gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppSecrets {
@@ -207,9 +194,6 @@ pub struct AppSecrets {
     pub database_passwords: BTreeMap<String, Secret>,
     /// User secrets by name (from `--secrets-file`).
     pub user: BTreeMap<String, Secret>,
-    /// The env file holding all of them (mode 0600, in the state dir), for
-    /// a backend that passes secrets as a file (Compose `--env-file`).
-    pub env_file: Option<PathBuf>,
 }
 
 /// Live state of every owned app.
@@ -231,6 +215,11 @@ pub struct ObservedApp {
     /// reconciler's inventory (a backend's labels do not carry it). Lets
     /// the planner hold an app whose file no longer even parses.
     pub source_path: Option<String>,
+    /// Per component, the keyed digest of each secret value it was last
+    /// applied with, from the reconciler's record of what it applied: lets
+    /// the plan say which secret changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied_secrets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Live state of one component.
@@ -248,6 +237,10 @@ pub struct ObservedComponent {
 pub struct Instance {
     /// The spec hash it was created from, if it carries one.
     pub spec_hash: Option<String>,
+    /// The keyed digest of the secret values it was created with, if it
+    /// carries one (Compose: the `dev.helios.secrets-digest` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_digest: Option<String>,
     /// Its state.
     pub status: InstanceStatus,
 }
@@ -338,10 +331,13 @@ mod tests {
                     key.clone(),
                     ObservedComponent {
                         kind: wanted.kind,
-                        instances: vec![Instance {
-                            spec_hash: Some(wanted.spec_hash.clone()),
-                            status: InstanceStatus::Healthy,
-                        }],
+                        instances: (0..wanted.replicas.unwrap_or(1))
+                            .map(|_| Instance {
+                                spec_hash: Some(wanted.spec_hash.clone()),
+                                secrets_digest: wanted.secrets_digest.clone(),
+                                status: InstanceStatus::Healthy,
+                            })
+                            .collect(),
                     },
                 );
             }

@@ -15,9 +15,14 @@
 //! fetched, the backend cannot be observed, the state cannot be written) is
 //! a [`CycleError`], after which the caller backs off.
 
-use crate::backend::{Backend, BackendError, Health, HealthState, ObservedState, Secret};
-use crate::desired::{DesiredOptions, DesiredState, FailedApp, desired_state};
+use crate::backend::{AppSecrets, Backend, BackendError, Health, HealthState, ObservedState};
+use crate::desired::{
+    ComponentSecrets, DesiredOptions, DesiredState, FailedApp, SecretDigests, desired_state_with,
+};
 use crate::plan::{Action, Phase, Plan, PlanOptions, Reason, plan};
+use crate::secrets::digest::DigestKey;
+use crate::secrets::redact::Redactor;
+use crate::secrets::{Secret, secrets_file};
 use crate::source::{Backoff, FetchOutcome, GitSource, SourceError};
 use crate::state::{
     AppResult, AppStatus, Durations, Inventory, InventoryApp, PlanRecord, StateDir, StateError,
@@ -25,8 +30,9 @@ use crate::state::{
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// How cycles run.
@@ -51,9 +57,10 @@ pub struct CycleOptions {
     pub min_backoff: Duration,
     /// The longest wait after failed cycles.
     pub max_backoff: Duration,
-    /// User secrets by name (`--secrets-file`); each app's env file gets
-    /// the ones its Heliosfile declares. Their `Debug` hides the values.
-    pub user_secrets: BTreeMap<String, Secret>,
+    /// The file of user secrets (`--secrets-file`), read again at the
+    /// start of every cycle so that a rotated value is applied; each app
+    /// gets the ones its Heliosfile declares.
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl Default for CycleOptions {
@@ -67,7 +74,7 @@ impl Default for CycleOptions {
             health_poll: Duration::from_secs(2),
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
-            user_secrets: BTreeMap::new(),
+            secrets_file: None,
         }
     }
 }
@@ -90,6 +97,9 @@ pub enum CycleError {
     Backend(BackendError),
     /// The state directory could not be read, written or committed.
     State(StateError),
+    /// The secrets file could not be read: nothing was applied, since
+    /// apps would otherwise run with stale or missing values.
+    Secrets(String),
 }
 
 impl fmt::Display for CycleError {
@@ -98,6 +108,7 @@ impl fmt::Display for CycleError {
             Self::Source(e) => write!(f, "source: {e}"),
             Self::Backend(e) => write!(f, "observing the backend: {e}"),
             Self::State(e) => write!(f, "state directory: {e}"),
+            Self::Secrets(e) => write!(f, "{e}"),
         }
     }
 }
@@ -108,6 +119,7 @@ impl std::error::Error for CycleError {
             Self::Source(e) => Some(e),
             Self::Backend(e) => Some(e),
             Self::State(e) => Some(e),
+            Self::Secrets(_) => None,
         }
     }
 }
@@ -132,6 +144,9 @@ pub enum Outcome {
     Skipped,
     /// The plan was applied (possibly with per-app failures).
     Applied,
+    /// Live state was compared with the desired one and the plan had no
+    /// step to run (every app unchanged or held): nothing was applied.
+    Unchanged,
     /// The mass-prune guard refused the plan: nothing was applied.
     Refused(String),
 }
@@ -206,10 +221,12 @@ pub struct DriftCorrected {
     pub reason: &'static str,
 }
 
-/// The last tree reconciled to convergence, to skip idle cycles.
-#[derive(Clone, Copy, Debug)]
+/// The last tree (and user secrets) reconciled to convergence, to skip
+/// idle cycles.
+#[derive(Clone, Debug)]
 struct Reconciled {
     tree: Option<Oid>,
+    secrets: BTreeMap<String, Secret>,
     at: Instant,
 }
 
@@ -225,6 +242,7 @@ pub struct Reconciler<B> {
     last: Option<Reconciled>,
     backoff: Backoff,
     stopping: Arc<AtomicBool>,
+    owned: Arc<RwLock<BTreeSet<String>>>,
 }
 
 impl<B: Backend> Reconciler<B> {
@@ -239,7 +257,15 @@ impl<B: Backend> Reconciler<B> {
             last: None,
             backoff,
             stopping: Arc::new(AtomicBool::new(false)),
+            owned: Arc::default(),
         }
+    }
+
+    /// The apps this reconciler owns (its inventory after the last cycle),
+    /// shared with whoever filters drift events: an event about an app it
+    /// does not own must not wake a drift check.
+    pub fn owned_apps(&self) -> Arc<RwLock<BTreeSet<String>>> {
+        Arc::clone(&self.owned)
     }
 
     /// The backend.
@@ -297,10 +323,16 @@ impl<B: Backend> Reconciler<B> {
         {
             tracing::warn!(%previous, commit = %source_commit, "the branch was rewritten (force push); following it");
         }
+        let user_secrets = self.read_user_secrets()?;
         let drift_due = self
             .last
+            .as_ref()
             .is_none_or(|last| last.at.elapsed() >= self.options.drift_interval);
-        if !drift_due && self.last.is_some_and(|last| last.tree == tree) {
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|last| last.tree == tree && last.secrets == user_secrets);
+        if !drift_due && same {
             tracing::debug!(commit = %source_commit, "already reconciled; nothing to do");
             return Ok(CycleReport {
                 source_commit,
@@ -316,8 +348,10 @@ impl<B: Backend> Reconciler<B> {
         }
 
         let compile_start = Instant::now();
-        let desired = self.load(commit)?;
+        let key = Some(self.state.digest_key()?);
+        let (desired, app_secrets) = self.load(commit, &user_secrets, &key, true)?;
         let compile_ms = millis(compile_start.elapsed());
+        let redactor = self.redactor(&user_secrets, &app_secrets);
         let inventory = self.state.read_inventory()?;
         let observed = self.observe(&inventory, &desired).await?;
         let plan = plan(&desired, &observed, &self.options.plan);
@@ -326,23 +360,29 @@ impl<B: Backend> Reconciler<B> {
         let outcome = match &plan.refused {
             Some(refusal) => {
                 let message = refusal.describe();
-                tracing::error!(commit = %source_commit, "{message}");
                 run.refuse(&plan, &message);
                 Outcome::Refused(message)
             }
+            None if plan.steps.is_empty() => Outcome::Unchanged,
             None => {
-                self.apply(&plan, &desired, &mut run).await;
+                self.apply(&plan, &desired, &app_secrets, &mut run).await;
                 self.wait(&mut run).await;
                 Outcome::Applied
             }
         };
+        // Everything recorded or logged from here on may hold what a tool
+        // printed: one redaction step for all of it.
+        run.redact(&redactor);
 
         let drift_corrected = drift_corrected(&plan, &inventory, &run);
         let inventory = self.inventory(inventory, &plan, &desired, &observed, &run);
         self.record(&plan, &desired, &run, &inventory, &source_commit)?;
         let state_commit = self
             .state
-            .commit(&source_commit, &plan.summary.describe())?;
+            .commit(&source_commit, &describe_cycle(&plan, &run, &outcome))?;
+        if let Ok(mut owned) = self.owned.write() {
+            *owned = inventory.apps.keys().cloned().collect();
+        }
 
         let apps: Vec<AppReport> = plan
             .apps
@@ -380,6 +420,7 @@ impl<B: Backend> Reconciler<B> {
             self.backoff.reset();
             self.last = Some(Reconciled {
                 tree,
+                secrets: user_secrets,
                 at: Instant::now(),
             });
             Next::Requeue(self.options.interval)
@@ -403,7 +444,11 @@ impl<B: Backend> Reconciler<B> {
     /// Fetches and plans without applying or recording anything (`plan`).
     pub async fn plan_only(&mut self) -> Result<(String, Plan), CycleError> {
         let commit = self.source.fetch()?.commit();
-        let desired = self.load(commit)?;
+        let user_secrets = self.read_user_secrets()?;
+        // Read-only beside a running daemon: a missing key or password is
+        // not made here; what it would digest is then simply new.
+        let key = self.state.digest_key_if_any()?;
+        let (desired, _) = self.load(commit, &user_secrets, &key, false)?;
         let inventory = self.state.read_inventory()?;
         let observed = self.observe(&inventory, &desired).await?;
         Ok((
@@ -414,7 +459,20 @@ impl<B: Backend> Reconciler<B> {
 
     /// Reads and compiles every Heliosfile of `commit`. A file that cannot
     /// be read (not UTF-8, too large) fails like one that does not compile.
-    fn load(&self, commit: Oid) -> Result<DesiredState, CycleError> {
+    ///
+    /// Each app that checks clean gets its secret values here: the user
+    /// secrets it declares (one without a value, or with one that cannot
+    /// be delivered, holds the app, naming the secret) and its database
+    /// passwords (generated and stored the first time, when `generate`).
+    /// Their keyed digests go into the spec of each component that uses
+    /// them, so that a rotated value recreates exactly those.
+    fn load(
+        &self,
+        commit: Oid,
+        user_secrets: &BTreeMap<String, Secret>,
+        key: &Option<DigestKey>,
+        generate: bool,
+    ) -> Result<(DesiredState, BTreeMap<String, AppSecrets>), CycleError> {
         let files = self.source.read_heliosfiles(commit)?;
         let mut texts = Vec::new();
         let mut unreadable = Vec::new();
@@ -428,10 +486,93 @@ impl<B: Backend> Reconciler<B> {
                 }),
             }
         }
-        let mut desired = desired_state(&texts, &self.options.desired);
+        let mut app_secrets = BTreeMap::new();
+        let mut secrets_of = |app: &heliosc::ir::App| {
+            let secrets = self.app_secrets(app, user_secrets, generate)?;
+            let digests = match key {
+                Some(key) => secret_digests(app, &secrets, key),
+                None => SecretDigests::default(),
+            };
+            app_secrets.insert(app.name.clone(), secrets);
+            Ok(digests)
+        };
+        let mut desired = desired_state_with(&texts, &self.options.desired, &mut secrets_of);
         desired.failed.extend(unreadable);
         desired.failed.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(desired)
+        app_secrets.retain(|name, _| desired.apps.contains_key(name));
+        Ok((desired, app_secrets))
+    }
+
+    /// The user secrets of `--secrets-file` as they are now (none without
+    /// one).
+    fn read_user_secrets(&self) -> Result<BTreeMap<String, Secret>, CycleError> {
+        match &self.options.secrets_file {
+            Some(path) => secrets_file::read(path).map_err(CycleError::Secrets),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// The secret values `app` gets, or why it must be held.
+    fn app_secrets(
+        &self,
+        app: &heliosc::ir::App,
+        user_secrets: &BTreeMap<String, Secret>,
+        generate: bool,
+    ) -> Result<AppSecrets, String> {
+        let mut secrets = AppSecrets::default();
+        for name in &app.secrets {
+            let Some(value) = user_secrets.get(name) else {
+                return Err(match &self.options.secrets_file {
+                    Some(path) => format!(
+                        "secret `{name}` is declared but `{}` has no value for it; nothing of the app is applied until it has one",
+                        path.display()
+                    ),
+                    None => format!(
+                        "secret `{name}` is declared but no --secrets-file is given; nothing of the app is applied until it has a value"
+                    ),
+                });
+            };
+            if let Some(why) = value.uncarriable() {
+                return Err(format!(
+                    "the value of secret `{name}` {why}, which Compose cannot carry; it is refused, not altered, and nothing of the app is applied"
+                ));
+            }
+            secrets.user.insert(name.clone(), value.clone());
+        }
+        let databases: Vec<String> = app.databases.keys().cloned().collect();
+        secrets.database_passwords = if generate {
+            self.state
+                .database_passwords(&app.name, &databases)
+                .map_err(|e| format!("database passwords: {e}"))?
+        } else {
+            self.state
+                .stored_database_passwords(&app.name, &databases)
+                .map_err(|e| format!("database passwords: {e}"))?
+        };
+        Ok(secrets)
+    }
+
+    /// Knows every secret value of this cycle: the user secrets, the
+    /// database passwords of the apps, the config repo's credentials.
+    fn redactor(
+        &self,
+        user_secrets: &BTreeMap<String, Secret>,
+        app_secrets: &BTreeMap<String, AppSecrets>,
+    ) -> Redactor {
+        let mut redactor = Redactor::new();
+        redactor.learn_all(user_secrets.values());
+        for secrets in app_secrets.values() {
+            redactor.learn_all(secrets.database_passwords.values());
+        }
+        redactor.learn_all(self.source.config().auth.credentials());
+        redactor
+    }
+
+    /// `text` with every secret value this reconciler knows of replaced by
+    /// `***`, for messages of a failed cycle (the daemon's log).
+    pub fn redact(&self, text: &str) -> String {
+        let user_secrets = self.read_user_secrets().unwrap_or_default();
+        self.redactor(&user_secrets, &BTreeMap::new()).redact(text)
     }
 
     /// Live state of the apps this reconciler owns: those it applied (its
@@ -457,6 +598,14 @@ impl<B: Backend> Reconciler<B> {
             owned
         });
         for (name, app) in &mut observed.apps {
+            if let Some(applied) = self.state.read_applied(name)? {
+                app.applied_secrets = applied
+                    .components
+                    .into_iter()
+                    .filter(|(_, c)| !c.secrets.is_empty())
+                    .map(|(key, c)| (key, c.secrets))
+                    .collect();
+            }
             if app.source_path.is_none() {
                 app.source_path = inventory
                     .apps
@@ -471,7 +620,13 @@ impl<B: Backend> Reconciler<B> {
     /// Runs the plan's steps in order. An app whose step fails gets no
     /// further step (its services would start without their database);
     /// the other apps go on.
-    async fn apply(&self, plan: &Plan, desired: &DesiredState, run: &mut Run) {
+    async fn apply(
+        &self,
+        plan: &Plan,
+        desired: &DesiredState,
+        app_secrets: &BTreeMap<String, AppSecrets>,
+        run: &mut Run,
+    ) {
         let prune_volumes = self.options.plan.prune_volumes;
         for (index, step) in plan.steps.iter().enumerate() {
             if self.stopping() {
@@ -485,19 +640,15 @@ impl<B: Backend> Reconciler<B> {
             let start = Instant::now();
             let result = match step.phase {
                 Phase::ApplyNamespaces | Phase::ApplyDatabases | Phase::ApplyServices => {
-                    match desired.apps.get(&step.app) {
-                        Some(app) => {
-                            match self.state.ensure_secrets(app, &self.user_secrets(app)) {
-                                Ok(secrets) => self
-                                    .backend
-                                    .apply(app, &step.components, &secrets)
-                                    .await
-                                    .map_err(|e| e.to_string()),
-                                Err(e) => Err(format!("secrets: {e}")),
-                            }
-                        }
-                        // The planner only applies desired apps.
-                        None => Err("not a desired app".to_string()),
+                    match (desired.apps.get(&step.app), app_secrets.get(&step.app)) {
+                        (Some(app), Some(secrets)) => self
+                            .backend
+                            .apply(app, &step.components, secrets)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        // The planner only applies desired apps, and each
+                        // got its secrets when it was loaded.
+                        _ => Err("not a desired app".to_string()),
                     }
                 }
                 Phase::DeleteComponents => self
@@ -693,16 +844,105 @@ impl<B: Backend> Reconciler<B> {
     }
 }
 
-impl<B> Reconciler<B> {
-    /// The user secrets `app` declares, of those given.
-    fn user_secrets(&self, app: &crate::desired::DesiredApp) -> BTreeMap<String, Secret> {
-        app.user_secrets
-            .iter()
-            .filter_map(|name| {
-                let value = self.options.user_secrets.get(name)?;
-                Some((name.clone(), value.clone()))
-            })
-            .collect()
+/// The keyed digests of the secret values each Compose component of `app`
+/// uses (the variables its compiled definition interpolates), named for
+/// people: a user secret by its name, a password as `<db>.PASSWORD`, as a Heliosfile refers to it.
+fn secret_digests(app: &heliosc::ir::App, secrets: &AppSecrets, key: &DigestKey) -> SecretDigests {
+    let mut values: BTreeMap<String, (String, &Secret)> = BTreeMap::new();
+    for (database, password) in &secrets.database_passwords {
+        values.insert(
+            heliosc::lower::database_password_variable(database),
+            (format!("{database}.PASSWORD"), password),
+        );
+    }
+    for (name, value) in &secrets.user {
+        values.insert(
+            heliosc::lower::user_secret_variable(name),
+            (name.clone(), value),
+        );
+    }
+    let mut digests = SecretDigests::default();
+    for (component, variables) in heliosc::lower::compose::service_variables(app) {
+        let mut by_secret = BTreeMap::new();
+        let mut all = String::new();
+        for variable in &variables {
+            // A password not generated yet (`plan` beside the daemon) has
+            // no digest: its component is new anyway.
+            let Some((name, value)) = values.get(variable) else {
+                continue;
+            };
+            let digest = key.value_digest(variable, value);
+            all.push_str(&format!("{variable}={digest}\n"));
+            by_secret.insert(name.clone(), digest);
+        }
+        if by_secret.is_empty() {
+            continue;
+        }
+        digests.components.insert(
+            component,
+            ComponentSecrets {
+                digest: key.hmac_hex(all.as_bytes()),
+                by_secret,
+            },
+        );
+    }
+    digests
+}
+
+/// The state commit's summary: what was applied and with what result,
+/// `2 updated, 1 created (degraded), 1 held`, or why nothing was.
+fn describe_cycle(plan: &Plan, run: &Run, outcome: &Outcome) -> String {
+    if let Outcome::Refused(message) = outcome {
+        return format!("plan {message}");
+    }
+    let mut counts: BTreeMap<(u8, String), usize> = BTreeMap::new();
+    for app in &plan.apps {
+        let result = run.results.get(&app.app).copied();
+        let (order, what) = match (app.action, result) {
+            (Action::Unchanged, Some(AppResult::Healthy)) => continue,
+            (Action::Unchanged, Some(AppResult::Degraded | AppResult::Failed)) => {
+                (7, "unchanged (degraded)".to_string())
+            }
+            (_, Some(AppResult::Held)) => (6, "held".to_string()),
+            (_, Some(AppResult::Removed)) => (3, "deleted".to_string()),
+            (action, Some(AppResult::Healthy)) => (order_of(action), past(action).to_string()),
+            (action, Some(AppResult::Degraded)) => {
+                (order_of(action), format!("{} (degraded)", past(action)))
+            }
+            (action, Some(AppResult::Failed)) => {
+                (order_of(action), format!("{} (failed)", past(action)))
+            }
+            (_, None) => (8, "not applied".to_string()),
+        };
+        *counts.entry((order, what)).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "no change".to_string();
+    }
+    counts
+        .into_iter()
+        .map(|((_, what), n)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn order_of(action: Action) -> u8 {
+    match action {
+        Action::Create => 1,
+        Action::Update => 2,
+        Action::Delete => 3,
+        Action::Unchanged => 4,
+        Action::Held => 6,
+    }
+}
+
+fn past(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Delete => "deleted",
+        Action::Unchanged => "unchanged",
+        Action::Held => "held",
     }
 }
 
@@ -723,6 +963,7 @@ fn drift_corrected(plan: &Plan, inventory: &Inventory, run: &Run) -> Vec<DriftCo
                     crate::plan::Drift::Exited => "exited",
                     crate::plan::Drift::Unhealthy => "unhealthy",
                     crate::plan::Drift::MissingInstance => "missing_instance",
+                    crate::plan::Drift::ExtraInstance => "extra_instance",
                 },
                 Some(Reason::Missing)
                     if applied.is_some_and(|a| a.components.contains(&component.name)) =>
@@ -821,6 +1062,15 @@ impl Run {
                         step.app
                     ));
                 self.results.insert(step.app.clone(), AppResult::Failed);
+            }
+        }
+    }
+
+    /// Removes every secret value from what is recorded and logged.
+    fn redact(&mut self, redactor: &Redactor) {
+        for lines in self.diagnostics.values_mut() {
+            for line in lines.iter_mut() {
+                *line = redactor.redact(line);
             }
         }
     }
@@ -924,6 +1174,11 @@ mod tests {
         operations: Mutex<Vec<String>>,
         /// Set during the first apply: a SIGTERM arriving mid-step.
         stop_on_apply: Mutex<Option<Arc<AtomicBool>>>,
+        /// The secrets each app was last applied with.
+        secrets: Mutex<BTreeMap<String, AppSecrets>>,
+        /// An apply error that prints the app's secret values, as a tool
+        /// echoing its env file would.
+        leak_on_apply: bool,
     }
 
     impl InMemory {
@@ -952,9 +1207,26 @@ mod tests {
             &self,
             app: &DesiredApp,
             components: &[String],
-            _secrets: &AppSecrets,
+            secrets: &AppSecrets,
         ) -> Result<(), BackendError> {
             self.log(format!("apply {} {}", app.name, components.join(",")));
+            self.secrets
+                .lock()
+                .expect("not poisoned")
+                .insert(app.name.clone(), secrets.clone());
+            if self.leak_on_apply {
+                let values: Vec<&str> = secrets
+                    .user
+                    .values()
+                    .chain(secrets.database_passwords.values())
+                    .map(Secret::expose)
+                    .collect();
+                return Err(BackendError::Command {
+                    command: "docker-compose up".to_string(),
+                    code: Some(1),
+                    stderr: format!("ERROR: bad values: {}", values.join(" | ")),
+                });
+            }
             if let Some(stop) = self.stop_on_apply.lock().expect("not poisoned").take() {
                 stop.store(true, Ordering::Relaxed);
             }
@@ -969,10 +1241,13 @@ mod tests {
                     key.clone(),
                     ObservedComponent {
                         kind: wanted.kind,
-                        instances: vec![Instance {
-                            spec_hash: Some(wanted.spec_hash.clone()),
-                            status: InstanceStatus::Healthy,
-                        }],
+                        instances: (0..wanted.replicas.unwrap_or(1))
+                            .map(|_| Instance {
+                                spec_hash: Some(wanted.spec_hash.clone()),
+                                secrets_digest: wanted.secrets_digest.clone(),
+                                status: InstanceStatus::Healthy,
+                            })
+                            .collect(),
                     },
                 );
             }
@@ -1171,7 +1446,8 @@ mod tests {
 
         let second = f.reconciler.reconcile().await.expect("a cycle");
         assert!(second.converged);
-        assert_eq!(second.outcome, Outcome::Applied);
+        // Compared with live state, nothing to apply: counted as such.
+        assert_eq!(second.outcome, Outcome::Unchanged);
         assert_eq!(second.counts.unchanged, 2);
         assert_eq!(second.state_commit, None);
         assert_eq!(state_commits(f.reconciler.state()), commits);
@@ -1232,6 +1508,7 @@ mod tests {
                         kind: crate::desired::ComponentKind::Service,
                         instances: vec![Instance {
                             spec_hash: Some("sha256:0".to_string()),
+                            secrets_digest: None,
                             status: InstanceStatus::Healthy,
                         }],
                     },
@@ -1459,30 +1736,191 @@ mod tests {
         );
     }
 
+    const STRIPE: &str = "name: shop\nversion: 1\nsecrets: [STRIPE_KEY]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      KEY: ${secret.STRIPE_KEY}\n  other:\n    image: nginx:1.27\ndatabases:\n  db: { type: postgresql }\n";
+
+    fn with_secrets_file(f: &mut Fixture, text: &str) -> std::path::PathBuf {
+        let path = f._dir.path().join("secrets.env");
+        std::fs::write(&path, text).expect("written");
+        f.reconciler.options.secrets_file = Some(path.clone());
+        path
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn each_app_gets_the_user_secrets_it_declares() {
-        let stripe = "name: shop\nversion: 1\nsecrets: [STRIPE_KEY]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      KEY: ${secret.STRIPE_KEY}\n";
         let mut f = fixture(
             InMemory::default(),
             &[
-                ("shop/Heliosfile", Some(stripe)),
+                ("shop/Heliosfile", Some(STRIPE)),
                 ("blog/Heliosfile", Some(BLOG)),
             ],
         );
-        f.reconciler.options.user_secrets = BTreeMap::from([
-            ("STRIPE_KEY".to_string(), Secret("sk_test_1".to_string())),
-            ("SMTP_PASSWORD".to_string(), Secret("mail_2".to_string())),
-        ]);
+        with_secrets_file(&mut f, "STRIPE_KEY=sk_test_1\nSMTP_PASSWORD=mail_2\n");
         assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
-        let state = f.reconciler.state();
-        let read = |app: &str| {
-            std::fs::read_to_string(state.env_file(app).expect("a path")).unwrap_or_default()
+        let given = f.reconciler.backend().secrets.lock().expect("ok").clone();
+        let shop: Vec<(&str, &str)> = given["shop"]
+            .user
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(shop, [("STRIPE_KEY", "sk_test_1")]);
+        assert_eq!(given["shop"].database_passwords["db"].expose().len(), 32);
+        assert!(given["blog"].user.is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_declared_secret_without_a_value_holds_its_app_only() {
+        let mut f = fixture(
+            InMemory::default(),
+            &[
+                ("shop/Heliosfile", Some(STRIPE)),
+                ("blog/Heliosfile", Some(BLOG)),
+            ],
+        );
+        with_secrets_file(&mut f, "OTHER=1\n");
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert!(!report.converged);
+        assert_eq!(result_of(&report, "shop"), Some(AppResult::Held));
+        assert_eq!(result_of(&report, "blog"), Some(AppResult::Healthy));
+        let shop = report.apps.iter().find(|a| a.app == "shop").expect("shop");
+        assert!(
+            shop.diagnostics
+                .iter()
+                .any(|d| d.contains("secret `STRIPE_KEY` is declared")),
+            "{:?}",
+            shop.diagnostics
+        );
+        let operations = f
+            .reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clone();
+        assert!(
+            operations.iter().all(|o| !o.contains("shop")),
+            "{operations:?}"
+        );
+        let status = f
+            .reconciler
+            .state()
+            .read_status("shop")
+            .expect("read")
+            .expect("a status");
+        assert_eq!(status.result, AppResult::Held);
+
+        // A value that cannot be carried is refused the same way, named.
+        with_secrets_file(&mut f, "STRIPE_KEY=\"a\rb\"\n");
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        let shop = report.apps.iter().find(|a| a.app == "shop").expect("shop");
+        assert_eq!(shop.result, Some(AppResult::Held));
+        assert!(
+            shop.diagnostics
+                .iter()
+                .any(|d| d.contains("`STRIPE_KEY` contains a carriage return")),
+            "{:?}",
+            shop.diagnostics
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_rotated_secret_updates_exactly_the_services_that_use_it() {
+        let mut f = fixture(InMemory::default(), &[("shop/Heliosfile", Some(STRIPE))]);
+        let path = with_secrets_file(&mut f, "STRIPE_KEY=sk_live_1\n");
+        assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
+        // Same commit, no drift check due: only the new value wakes it.
+        f.reconciler.options.drift_interval = Duration::from_secs(3600);
+        assert_eq!(
+            f.reconciler.reconcile().await.expect("a cycle").outcome,
+            Outcome::Skipped
+        );
+        std::fs::write(&path, "STRIPE_KEY=sk_live_2\n").expect("rotated");
+        f.reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clear();
+        let (_, plan) = f.reconciler.plan_only().await.expect("a plan");
+        let text = plan.to_text();
+        assert!(
+            text.contains("~ update service shop/web (secret STRIPE_KEY changed)"),
+            "{text}"
+        );
+        assert!(text.contains("= unchanged service shop/other"), "{text}");
+        assert!(!text.contains("sk_live"), "{text}");
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert!(report.converged, "{report:?}");
+        let operations = f
+            .reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clone();
+        assert_eq!(operations, ["apply shop web"]);
+        let status = f
+            .reconciler
+            .state()
+            .read_status("shop")
+            .expect("read")
+            .expect("a status");
+        assert_eq!(
+            status.plan.changes,
+            ["update web (secret STRIPE_KEY changed)"]
+        );
+        // The database password rotated by an operator: the database and
+        // nothing else uses it here.
+        let password_file = f.reconciler.state().password_file("shop").expect("a path");
+        std::fs::write(&password_file, "HELIOS_DB_PASSWORD='rotated'\n").expect("rotated");
+        f.reconciler.request_drift_check();
+        f.reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clear();
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert!(report.converged, "{report:?}");
+        let operations = f
+            .reconciler
+            .backend()
+            .operations
+            .lock()
+            .expect("ok")
+            .clone();
+        assert_eq!(operations, ["apply shop db"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_a_tool_prints_is_recorded_without_secret_values() {
+        let backend = InMemory {
+            leak_on_apply: true,
+            ..InMemory::default()
         };
-        let shop = read("shop");
-        assert!(shop.contains("HELIOS_SECRET_STRIPE_KEY="), "{shop}");
-        assert!(shop.contains("sk_test_1"), "{shop}");
-        assert!(!shop.contains("mail_2"), "{shop}");
-        assert!(!read("blog").contains("sk_test_1"));
+        let mut f = fixture(backend, &[("shop/Heliosfile", Some(STRIPE))]);
+        with_secrets_file(&mut f, "STRIPE_KEY=it's ${HOME} $$ `x`\n");
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        let shop = report.apps.iter().find(|a| a.app == "shop").expect("shop");
+        assert_eq!(shop.result, Some(AppResult::Failed));
+        let password = f
+            .reconciler
+            .state()
+            .database_passwords("shop", &["db".to_string()])
+            .expect("passwords")["db"]
+            .expose()
+            .to_string();
+        let diagnostics = shop.diagnostics.join("\n");
+        assert!(
+            diagnostics.contains("ERROR: bad values: *** | ***"),
+            "{diagnostics}"
+        );
+        let status =
+            std::fs::read_to_string(f.reconciler.state().dir().join("apps/shop/status.yaml"))
+                .expect("a status");
+        for secret in ["it's ${HOME} $$ `x`", password.as_str()] {
+            assert!(!diagnostics.contains(secret));
+            assert!(!status.contains(secret), "{status}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -17,13 +17,14 @@
 
 use crate::args::{BackendArg, RunArgs, SourceArgs, TargetArgs};
 use crate::metrics::{self, Metrics};
-use crate::{EXIT_FAILURE, EXIT_SETUP, secrets_file, watch};
-use helios_reconciler::backend::{Backend, DriftEvent, Secret};
+use crate::{EXIT_FAILURE, EXIT_SETUP, watch};
+use helios_reconciler::backend::{Backend, DriftEvent};
 use helios_reconciler::backends::compose::ComposeBackend;
-use helios_reconciler::cycle::{CycleOptions, CycleReport, Next, Outcome, Reconciler};
+use helios_reconciler::cycle::{CycleError, CycleOptions, CycleReport, Next, Outcome, Reconciler};
 use helios_reconciler::lock::StateLock;
 use helios_reconciler::plan::PlanOptions;
-use helios_reconciler::source::{Auth, GitSource, SourceConfig};
+use helios_reconciler::secrets::{Secret, secrets_file};
+use helios_reconciler::source::{Auth, GitSource, SourceConfig, SourceError};
 use helios_reconciler::state::StateDir;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,7 +74,9 @@ async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
     // Before anything slow, so that a signal during start-up is not fatal
     // in the middle of writing the state repository.
     let shutdown = signals()?;
-    let user_secrets = read_secrets(target)?;
+    // Read now for its errors: a daemon started with a broken file would
+    // only fail every cycle. Each cycle reads it again.
+    read_secrets(target)?;
     let state = StateDir::open_or_init(state_dir)
         .map_err(|e| format!("state directory `{}`: {e}", state_dir.display()))?;
     let source = open_source(&args.source, state_dir)?;
@@ -87,7 +90,7 @@ async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
         drift_interval: args.drift_interval,
         health_timeout: args.health_timeout,
         plan: plan_options(target),
-        user_secrets,
+        secrets_file: target.secrets_file.clone(),
         ..CycleOptions::default()
     };
     Ok(Daemon {
@@ -196,8 +199,26 @@ impl<B: Backend> Daemon<B> {
         } else {
             self.watch_commits(&commits)
         };
+        let secrets_changed = Arc::new(Notify::new());
+        let _secrets_watcher = args.target.secrets_file.as_deref().and_then(|path| {
+            match watch::watch_file(path, Arc::clone(&secrets_changed)) {
+                Ok(watcher) => Some(watcher),
+                Err(e) => {
+                    tracing::warn!("cannot watch the secrets file ({e}); it is read every cycle");
+                    None
+                }
+            }
+        });
         let (drift_sender, mut drift) = mpsc::channel::<DriftEvent>(DRIFT_QUEUE);
+        let owned = self.reconciler.owned_apps();
         let watching = self.reconciler.backend().watch_drift(move |event| {
+            // Another reconciler's app, or one brought up by hand: not
+            // this one's to heal, so no drift check for it.
+            let ours = owned.read().is_ok_and(|apps| apps.contains(&event.app));
+            if !ours {
+                tracing::debug!(app = %event.app, object = %event.object, "not in this reconciler's inventory; event ignored");
+                return;
+            }
             // Full means a check is pending already.
             let _ = drift_sender.try_send(event);
         });
@@ -233,11 +254,16 @@ impl<B: Backend> Daemon<B> {
                 Err(error) => {
                     let next = self.reconciler.error_policy(&error);
                     let Next::Requeue(delay) = next;
-                    tracing::error!(
-                        duration_ms = took.as_millis(),
-                        next_s = delay.as_secs_f64(),
-                        "cycle failed: {error}"
-                    );
+                    let message = self.reconciler.redact(&error.to_string());
+                    if matches!(error, CycleError::Source(SourceError::PathMissing { .. })) {
+                        tracing::warn!(next_s = delay.as_secs_f64(), "cycle failed: {message}");
+                    } else {
+                        tracing::error!(
+                            duration_ms = took.as_millis(),
+                            next_s = delay.as_secs_f64(),
+                            "cycle failed: {message}"
+                        );
+                    }
                     metrics.cycle_failed(took, delay);
                     next
                 }
@@ -257,6 +283,11 @@ impl<B: Backend> Daemon<B> {
                     // The burst's other events are this same commit.
                     let _ = futures_util::FutureExt::now_or_never(commits.notified());
                     tracing::info!("the config repo changed; reconciling now");
+                }
+                () = secrets_changed.notified() => {
+                    settle().await;
+                    let _ = futures_util::FutureExt::now_or_never(secrets_changed.notified());
+                    tracing::info!("the secrets file changed; reconciling now");
                 }
                 Some(event) = drift.recv(), if converged => {
                     let gap = (ended + DRIFT_MIN_GAP).saturating_duration_since(Instant::now());
@@ -297,8 +328,15 @@ impl<B: Backend> Daemon<B> {
                 }
             }
             Err(error) => {
-                tracing::error!("cycle failed: {error}");
-                ExitCode::from(EXIT_FAILURE)
+                let message = self.reconciler.redact(&error.to_string());
+                tracing::error!("cycle failed: {message}");
+                // A --path that names nothing is a usage error, not a
+                // host that failed to converge.
+                if matches!(error, CycleError::Source(SourceError::PathMissing { .. })) {
+                    ExitCode::from(EXIT_SETUP)
+                } else {
+                    ExitCode::from(EXIT_FAILURE)
+                }
             }
         }
     }
@@ -343,7 +381,7 @@ fn log_cycle(report: &CycleReport, took: Duration) {
         Outcome::Skipped => {
             tracing::info!(%commit, duration_ms, next_s, "cycle: up to date");
         }
-        Outcome::Applied if report.converged => {
+        Outcome::Applied | Outcome::Unchanged if report.converged => {
             tracing::info!(
                 %commit,
                 created = c.created,
@@ -357,7 +395,7 @@ fn log_cycle(report: &CycleReport, took: Duration) {
                 "cycle: converged"
             );
         }
-        Outcome::Applied => {
+        Outcome::Applied | Outcome::Unchanged => {
             tracing::warn!(
                 %commit,
                 created = c.created,
@@ -376,7 +414,7 @@ fn log_cycle(report: &CycleReport, took: Duration) {
             );
         }
         Outcome::Refused(why) => {
-            tracing::error!(%commit, duration_ms, next_s, "cycle: plan refused: {why}");
+            tracing::error!(%commit, duration_ms, next_s, "cycle: plan {why}");
         }
     }
 }

@@ -71,6 +71,22 @@ pub struct DesiredComponent {
     /// service. Kubernetes: SHA-256 of the object's YAML text (the backend
     /// records it on the object as an annotation when it applies it).
     pub spec_hash: String,
+    /// Compose: how many containers run it (`replicas`; 1 for a
+    /// database), so that a missing or an extra one is drift. `None` where
+    /// the backend counts for itself (Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// A keyed digest of every secret value the component uses (user
+    /// secrets, database passwords), carried by what runs it, so that a
+    /// rotated value recreates exactly the components that use it. `None`
+    /// when it uses none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_digest: Option<String>,
+    /// The keyed digest of each secret value it uses, by secret
+    /// (`STRIPE_KEY`, `db.PASSWORD`): recorded when applied, so that a plan
+    /// can say which one changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_digests: BTreeMap<String, String>,
 }
 
 /// One app that compiled.
@@ -135,8 +151,40 @@ impl DesiredState {
     }
 }
 
-/// Compiles every `(path, text)` Heliosfile, each on its own.
+/// The keyed digests of the secret values an app's components use, from
+/// the cycle, which knows the values ([`crate::secrets`]); this stage sees
+/// only digests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretDigests {
+    /// Per component (Compose service or database name).
+    pub components: BTreeMap<String, ComponentSecrets>,
+}
+
+/// The keyed digests of the secret values one component uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ComponentSecrets {
+    /// One digest over all of them, carried by what runs the component.
+    pub digest: String,
+    /// One per secret (`STRIPE_KEY`, `db.PASSWORD`).
+    pub by_secret: BTreeMap<String, String>,
+}
+
+/// Compiles every `(path, text)` Heliosfile, each on its own, with no
+/// secret values known (the planner's tests, `heliosc`-like use).
 pub fn desired_state(files: &[(String, String)], options: &DesiredOptions) -> DesiredState {
+    desired_state_with(files, options, &mut |_| Ok(SecretDigests::default()))
+}
+
+/// Compiles every `(path, text)` Heliosfile, each on its own. `secrets`
+/// is asked, for each app that checks clean, the digests of the secret
+/// values its components use; an error (a declared secret without a
+/// value, a value that cannot be delivered) holds the app with that
+/// message as its diagnostic, so nothing of it is applied.
+pub fn desired_state_with(
+    files: &[(String, String)],
+    options: &DesiredOptions,
+    secrets: &mut dyn FnMut(&heliosc::ir::App) -> Result<SecretDigests, String>,
+) -> DesiredState {
     let mut lower = options.lower.clone();
     // The reconciler reads the single manifest stream; split files would
     // each be one opaque object.
@@ -144,7 +192,7 @@ pub fn desired_state(files: &[(String, String)], options: &DesiredOptions) -> De
 
     let mut compiled: Vec<Result<DesiredApp, FailedApp>> = files
         .iter()
-        .map(|(path, text)| compile_one(path, text, options.target, &lower))
+        .map(|(path, text)| compile_one(path, text, options.target, &lower, secrets))
         .collect();
 
     // Duplicate names fail every file that declares them.
@@ -211,6 +259,7 @@ fn compile_one(
     text: &str,
     target: Target,
     lower: &LowerOptions,
+    secrets: &mut dyn FnMut(&heliosc::ir::App) -> Result<SecretDigests, String>,
 ) -> Result<DesiredApp, FailedApp> {
     let check = CheckOptions {
         folder_depth_in_repo: folder_depth(path),
@@ -221,7 +270,17 @@ fn compile_one(
         name: heliosc::parse::declared_name(text),
         diagnostics,
     };
-    let built = heliosc::lower_checked(checked, Some(target), lower);
+    let digests = match &checked.app {
+        Some(app) => secrets(app).map_err(|message| fail(format!("error: {message}\n")))?,
+        None => SecretDigests::default(),
+    };
+    let mut lower = lower.clone();
+    lower.secrets_digests = digests
+        .components
+        .iter()
+        .map(|(name, c)| (name.clone(), c.digest.clone()))
+        .collect();
+    let built = heliosc::lower_checked(checked, Some(target), &lower);
     if built.has_errors() {
         return Err(fail(built.render(text)));
     }
@@ -229,7 +288,7 @@ fn compile_one(
         return Err(fail(built.render(text)));
     };
     let components = match target {
-        Target::Compose => compose_components(&built.files),
+        Target::Compose => compose_components(app, &built.files, &digests),
         Target::Kubernetes => Ok(kubernetes_components(app, &built.files)),
     }
     .map_err(fail)?;
@@ -283,7 +342,11 @@ struct ComposeService {
     labels: BTreeMap<String, String>,
 }
 
-fn compose_components(files: &[OutputFile]) -> Result<BTreeMap<String, DesiredComponent>, String> {
+fn compose_components(
+    app: &heliosc::ir::App,
+    files: &[OutputFile],
+    digests: &SecretDigests,
+) -> Result<BTreeMap<String, DesiredComponent>, String> {
     let Some(file) = files.iter().find(|f| f.path == "compose.yaml") else {
         return Err("error: the compiler produced no compose.yaml\n".to_string());
     };
@@ -304,11 +367,19 @@ fn compose_components(files: &[OutputFile]) -> Result<BTreeMap<String, DesiredCo
                 "error: service `{name}` of the compiled compose.yaml has no dev.helios.spec-hash label\n"
             ));
         };
+        let replicas = app
+            .services
+            .get(&name)
+            .map_or(1, |service| service.replicas);
+        let secrets = digests.components.get(&name);
         components.insert(
             name,
             DesiredComponent {
                 kind,
                 spec_hash: spec_hash.clone(),
+                replicas: Some(replicas),
+                secrets_digest: secrets.map(|s| s.digest.clone()),
+                secret_digests: secrets.map(|s| s.by_secret.clone()).unwrap_or_default(),
             },
         );
     }
@@ -339,6 +410,9 @@ fn kubernetes_components(
             let component = DesiredComponent {
                 kind,
                 spec_hash: sha256_hex(&object.text),
+                replicas: None,
+                secrets_digest: None,
+                secret_digests: BTreeMap::new(),
             };
             (object.id.to_string(), component)
         })

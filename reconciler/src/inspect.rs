@@ -57,6 +57,7 @@ async fn plan_text(args: &PlanArgs) -> Result<String, String> {
     };
     let options = CycleOptions {
         plan: plan_options(target),
+        secrets_file: target.secrets_file.clone(),
         ..CycleOptions::default()
     };
     let mut reconciler = Reconciler::new(source, state, backend, options);

@@ -7,8 +7,10 @@
 //! (Heliosfiles to compiled apps), [`plan`] (desired and observed state to a plan, the mass-prune guard),
 //! [`backend`] (the trait Compose and Kubernetes implement, observed
 //! state), [`backends`] (its implementations: [`backends::compose`]) and
-//! [`state`] (the state directory as a git repository, the per-app env
-//! files of secrets). [`cycle`] runs one reconcile cycle through them all;
+//! [`state`] (the state directory as a git repository, the stored
+//! database passwords); [`secrets`] owns secret values (their type, the
+//! secrets file, the Compose env file and its quoting, redaction, keyed
+//! digests). [`cycle`] runs one reconcile cycle through them all;
 //! [`lock`] keeps a state directory to one instance.
 
 pub mod backend;
@@ -17,6 +19,7 @@ pub mod cycle;
 pub mod desired;
 pub mod lock;
 pub mod plan;
+pub mod secrets;
 pub mod source;
 pub mod state;
 

@@ -12,7 +12,6 @@ mod daemon;
 mod inspect;
 mod logging;
 mod metrics;
-mod secrets_file;
 mod watch;
 
 use args::{Cli, Command};

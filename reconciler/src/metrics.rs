@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0];
 
 /// Cycle outcomes, as the `outcome` label.
-const OUTCOMES: [&str; 4] = ["skipped", "applied", "refused", "error"];
+const OUTCOMES: [&str; 5] = ["skipped", "unchanged", "applied", "refused", "error"];
 
 /// App results, as the `result` label (`pending`: in a refused plan,
 /// nothing was tried).
@@ -99,6 +99,7 @@ impl Metrics {
         let mut inner = self.lock();
         let outcome = match report.outcome {
             Outcome::Skipped => "skipped",
+            Outcome::Unchanged => "unchanged",
             Outcome::Applied => "applied",
             Outcome::Refused(_) => "refused",
         };

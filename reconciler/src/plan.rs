@@ -10,7 +10,7 @@
 use crate::backend::{InstanceStatus, ObservedApp, ObservedState};
 use crate::desired::{ComponentKind, DesiredApp, DesiredState};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
 /// The default of `--max-prune-percent`.
@@ -87,6 +87,10 @@ pub enum Reason {
     Missing,
     /// Live, but created from another spec than the desired one.
     SpecChanged,
+    /// Live with the desired spec, but a secret value it uses (a user
+    /// secret, a database password) changed since: the component's
+    /// [`ComponentPlan::secrets`] name which, never their values.
+    SecretChanged,
     /// Live with the desired spec, but not in the desired state.
     Drifted {
         /// How it drifted.
@@ -106,6 +110,7 @@ impl fmt::Display for Reason {
         match self {
             Self::Missing => f.write_str("missing"),
             Self::SpecChanged => f.write_str("spec changed"),
+            Self::SecretChanged => f.write_str("secret changed"),
             Self::Drifted { drift } => write!(f, "drifted: {}", drift.as_str()),
             Self::Orphaned => f.write_str("orphaned"),
             Self::CompileFailed => f.write_str("compile failed"),
@@ -126,6 +131,8 @@ pub enum Drift {
     Unhealthy,
     /// An instance (a replica) is gone.
     MissingInstance,
+    /// More instances run than the desired replicas.
+    ExtraInstance,
 }
 
 impl Drift {
@@ -135,6 +142,7 @@ impl Drift {
             Self::Exited => "exited",
             Self::Unhealthy => "unhealthy",
             Self::MissingInstance => "missing instance",
+            Self::ExtraInstance => "extra instance",
         }
     }
 }
@@ -151,6 +159,25 @@ pub struct ComponentPlan {
     /// Why (absent when unchanged).
     #[serde(flatten)]
     pub reason: Option<Reason>,
+    /// With [`Reason::SecretChanged`]: the secrets whose values changed
+    /// (`STRIPE_KEY`, `db.PASSWORD`), sorted; empty when the record of
+    /// what was applied cannot tell which.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl ComponentPlan {
+    /// Why, as in the plan's text: `spec changed`, `secret STRIPE_KEY
+    /// changed`, `drifted: exited`.
+    pub fn reason_text(&self) -> Option<String> {
+        let reason = self.reason?;
+        Some(match (reason, self.secrets.as_slice()) {
+            (Reason::SecretChanged, []) => "secrets changed".to_string(),
+            (Reason::SecretChanged, [one]) => format!("secret {one} changed"),
+            (Reason::SecretChanged, many) => format!("secrets {} changed", many.join(", ")),
+            (reason, _) => reason.to_string(),
+        })
+    }
 }
 
 /// What happens to a data volume that nothing desired uses any more.
@@ -417,20 +444,32 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
                     .instances
                     .iter()
                     .any(|i| i.spec_hash.as_deref() != Some(component.spec_hash.as_str()));
+                let rotated = observed
+                    .instances
+                    .iter()
+                    .any(|i| i.secrets_digest != component.secrets_digest);
                 if stale {
                     (Action::Update, Some(Reason::SpecChanged))
-                } else if let Some(drift) = drift(observed) {
+                } else if rotated {
+                    (Action::Update, Some(Reason::SecretChanged))
+                } else if let Some(drift) = drift(observed, component.replicas) {
                     (Action::Update, Some(Reason::Drifted { drift }))
                 } else {
                     (Action::Unchanged, None)
                 }
             }
         };
+        let secrets = if reason == Some(Reason::SecretChanged) {
+            changed_secrets(component, live.applied_secrets.get(key))
+        } else {
+            Vec::new()
+        };
         components.push(ComponentPlan {
             name: key.clone(),
             kind: component.kind,
             action,
             reason,
+            secrets,
         });
     }
     for (key, observed) in &live.components {
@@ -440,6 +479,7 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
                 kind: observed.kind,
                 action: Action::Delete,
                 reason: Some(Reason::Orphaned),
+                secrets: Vec::new(),
             });
         }
     }
@@ -466,6 +506,13 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
         // Only drift: nothing in git changed, the host did. The app's
         // reason is its worst drift.
         (Action::Update, Some(Reason::Drifted { drift }))
+    } else if components.iter().all(|c| {
+        matches!(
+            c.reason,
+            None | Some(Reason::SecretChanged | Reason::Drifted { .. })
+        )
+    }) {
+        (Action::Update, Some(Reason::SecretChanged))
     } else {
         (Action::Update, Some(Reason::SpecChanged))
     };
@@ -487,16 +534,52 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
 
 /// The first drift of a component's instances, the worst first: a stopped
 /// instance serves nothing, an unhealthy one may still serve some.
-fn drift(observed: &crate::backend::ObservedComponent) -> Option<Drift> {
+/// With `replicas`, the instances are also counted: fewer is a missing
+/// instance, more an extra one.
+fn drift(observed: &crate::backend::ObservedComponent, replicas: Option<u32>) -> Option<Drift> {
     let has = |status| observed.instances.iter().any(|i| i.status == status);
+    let present = observed
+        .instances
+        .iter()
+        .filter(|i| i.status != InstanceStatus::Missing)
+        .count();
+    let wanted = replicas.and_then(|r| usize::try_from(r).ok());
     if has(InstanceStatus::Exited) {
         Some(Drift::Exited)
     } else if has(InstanceStatus::Unhealthy) {
         Some(Drift::Unhealthy)
-    } else if has(InstanceStatus::Missing) {
+    } else if has(InstanceStatus::Missing) || wanted.is_some_and(|w| present < w) {
         Some(Drift::MissingInstance)
+    } else if wanted.is_some_and(|w| present > w) {
+        Some(Drift::ExtraInstance)
     } else {
         None
+    }
+}
+
+/// The secrets of `component` whose keyed digests differ from the ones
+/// recorded when it was last applied; every one it uses when there is no
+/// record to compare with.
+fn changed_secrets(
+    component: &crate::desired::DesiredComponent,
+    applied: Option<&BTreeMap<String, String>>,
+) -> Vec<String> {
+    match applied {
+        Some(applied) => component
+            .secret_digests
+            .iter()
+            .filter(|(name, digest)| applied.get(*name) != Some(*digest))
+            .map(|(name, _)| name.clone())
+            .chain(
+                applied
+                    .keys()
+                    .filter(|name| !component.secret_digests.contains_key(*name))
+                    .cloned(),
+            )
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
     }
 }
 
@@ -513,6 +596,7 @@ fn plan_orphan(name: &str, live: &ObservedApp, options: &PlanOptions) -> AppPlan
                 kind: c.kind,
                 action: Action::Delete,
                 reason: Some(Reason::Orphaned),
+                secrets: Vec::new(),
             })
             .collect(),
         volumes: live.volumes.iter().map(|v| volume(v, options)).collect(),
@@ -641,7 +725,7 @@ impl Plan {
                         app.app,
                         component.name
                     );
-                    if let Some(reason) = component.reason {
+                    if let Some(reason) = component.reason_text() {
                         let _ = write!(out, " ({reason})");
                     }
                     out.push('\n');

@@ -7,6 +7,7 @@
 //! failure. It never logs: callers log its outcomes and errors, which hold
 //! no credential.
 
+pub use crate::secrets::Secret;
 use git2::{
     AutotagOption, Cred, CredentialType, FetchOptions, FetchPrune, ObjectType, Oid, ProxyOptions,
     RemoteCallbacks, Repository, Tree,
@@ -32,72 +33,42 @@ const MIRROR_DIR: &str = "source.git";
 /// The remote name in the bare repository.
 const REMOTE: &str = "origin";
 
-/// A credential value. Its `Debug` and `Display` print `***`, so a config or
-/// an error holding one can be logged; the value is read only through
-/// [`Secret::expose`], by the git credential callback.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// Reads a value from an environment variable: the variable's name is
-    /// what appears on the command line, never the value, so it does not
-    /// show in `ps`.
-    pub fn from_env(var: &str) -> Result<Self, SourceError> {
-        let value = std::env::var(var).map_err(|e| SourceError::Credential {
-            from: format!("environment variable `{var}`"),
-            message: match e {
-                std::env::VarError::NotPresent => "is not set".to_string(),
-                std::env::VarError::NotUnicode(_) => "is not valid Unicode".to_string(),
-            },
-        })?;
-        Self::checked(value, || format!("environment variable `{var}`"))
-    }
-
-    /// Reads a value from a file (a mounted Kubernetes Secret, a systemd
-    /// credential), without its trailing newline: editors and `echo` add
-    /// one, and it is never part of a token.
-    pub fn from_file(path: &Path) -> Result<Self, SourceError> {
-        let value = std::fs::read_to_string(path).map_err(|e| SourceError::Credential {
-            from: format!("file `{}`", path.display()),
-            message: e.to_string(),
-        })?;
-        Self::checked(value, || format!("file `{}`", path.display()))
-    }
-
-    /// The value with surrounding whitespace removed; an empty value is an
-    /// error now rather than a baffling authentication failure later.
-    fn checked(value: String, from: impl FnOnce() -> String) -> Result<Self, SourceError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(SourceError::Credential {
-                from: from(),
-                message: "is empty".to_string(),
-            });
-        }
-        Ok(Self(trimmed.to_string()))
-    }
-
-    /// The value itself. Only for handing to git; never format it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+/// Reads a credential from an environment variable: the variable's name is
+/// what appears on the command line, never the value, so it does not show
+/// in `ps`.
+fn secret_from_env(var: &str) -> Result<Secret, SourceError> {
+    let value = std::env::var(var).map_err(|e| SourceError::Credential {
+        from: format!("environment variable `{var}`"),
+        message: match e {
+            std::env::VarError::NotPresent => "is not set".to_string(),
+            std::env::VarError::NotUnicode(_) => "is not valid Unicode".to_string(),
+        },
+    })?;
+    checked_credential(value, || format!("environment variable `{var}`"))
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+/// Reads a credential from a file (a mounted Kubernetes Secret, a systemd
+/// credential), without its trailing newline: editors and `echo` add one,
+/// and it is never part of a token.
+fn secret_from_file(path: &Path) -> Result<Secret, SourceError> {
+    let value = std::fs::read_to_string(path).map_err(|e| SourceError::Credential {
+        from: format!("file `{}`", path.display()),
+        message: e.to_string(),
+    })?;
+    checked_credential(value, || format!("file `{}`", path.display()))
 }
 
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+/// The value with surrounding whitespace removed; an empty value is an
+/// error now rather than a baffling authentication failure later.
+fn checked_credential(value: String, from: impl FnOnce() -> String) -> Result<Secret, SourceError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(SourceError::Credential {
+            from: from(),
+            message: "is empty".to_string(),
+        });
     }
+    Ok(Secret::new(trimmed))
 }
 
 /// How to authenticate to the remote.
@@ -131,7 +102,7 @@ impl Auth {
     pub fn token_from_env(var: &str) -> Result<Self, SourceError> {
         Ok(Self::Token {
             username: DEFAULT_TOKEN_USER.to_string(),
-            token: Secret::from_env(var)?,
+            token: secret_from_env(var)?,
         })
     }
 
@@ -140,8 +111,17 @@ impl Auth {
     pub fn token_from_file(path: &Path) -> Result<Self, SourceError> {
         Ok(Self::Token {
             username: DEFAULT_TOKEN_USER.to_string(),
-            token: Secret::from_file(path)?,
+            token: secret_from_file(path)?,
         })
+    }
+
+    /// The credential values, for the cycle's redactor.
+    pub fn credentials(&self) -> Vec<&Secret> {
+        match self {
+            Self::None => Vec::new(),
+            Self::Token { token, .. } => vec![token],
+            Self::SshKey { passphrase, .. } => passphrase.iter().collect(),
+        }
     }
 
     /// The secret values, to scrub from any message git returns.
@@ -302,6 +282,15 @@ pub enum SourceError {
         /// The branch.
         branch: String,
     },
+    /// `--path` names no folder or file in the commit: a typo, or a folder
+    /// that was moved. An error rather than an empty host: reconciling
+    /// nothing would remove every app.
+    PathMissing {
+        /// The path.
+        path: String,
+        /// The commit.
+        commit: String,
+    },
     /// Reading fetched objects failed (a commit not fetched, a corrupt
     /// object).
     Git {
@@ -333,6 +322,10 @@ impl fmt::Display for SourceError {
             Self::BranchMissing { url, branch } => {
                 write!(f, "branch `{branch}` does not exist on `{url}`")
             }
+            Self::PathMissing { path, commit } => write!(
+                f,
+                "--path `{path}` names no folder or file in commit {commit}; nothing is applied or removed (check --path, or the branch)"
+            ),
             Self::Git { context, message } => write!(f, "cannot read {context}: {message}"),
         }
     }
@@ -540,6 +533,11 @@ impl GitSource {
                 }
                 _ => {}
             }
+        } else {
+            return Err(SourceError::PathMissing {
+                path: self.path.clone(),
+                commit: commit.to_string(),
+            });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
@@ -822,7 +820,7 @@ mod tests {
     #[test]
     fn secret_never_prints() {
         let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
         assert_eq!(format!("{secret}"), "***");
         let auth = Auth::Token {
             username: DEFAULT_TOKEN_USER.to_string(),

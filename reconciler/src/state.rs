@@ -8,20 +8,23 @@
 //!   `apps/<app>/`, which hold references to secrets, never values;
 //! - `apps/<app>/status.yaml`: the last cycle's record for the app;
 //! - `inventory.yaml`: every owned app and its objects;
-//! - `secrets/<app>.env`: generated database passwords and user secrets,
-//!   mode 0600, ignored by the repository's `.gitignore`.
+//! - `secrets/<app>.env`: the app's generated database passwords, and
+//!   `secrets/digest.key`, the key of the keyed digests of secret values:
+//!   mode 0600, ignored by the repository's `.gitignore` (the Compose
+//!   backend's env files, written from these and `--secrets-file` each
+//!   time, live in `secrets/compose/`).
 //!
 //! One commit per cycle that changed something, so that `git log` there is
 //! the audit trail and `git diff` between two commits is what changed on
 //! the host. Nothing here chooses what to write; the cycle does.
 
-use crate::backend::{AppSecrets, Secret};
 use crate::desired::{ComponentKind, DesiredApp, sha256_hex};
 use crate::plan::{Action, AppPlan};
+use crate::secrets::digest::DigestKey;
+use crate::secrets::{self, Secret, secrets_file};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 /// The `.gitignore` of the state repository: secrets never enter git.
@@ -57,6 +60,13 @@ pub enum StateError {
     Random(String),
     /// A name that would leave its folder (`..`, `/`) was refused.
     InvalidName(String),
+    /// A file of `secrets/` does not read back (its values are not shown).
+    Secrets {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl fmt::Display for StateError {
@@ -67,6 +77,7 @@ impl fmt::Display for StateError {
             Self::Yaml { path, message } => write!(f, "{}: {message}", path.display()),
             Self::Random(why) => write!(f, "no random bytes for a password: {why}"),
             Self::InvalidName(name) => write!(f, "`{name}` is not a safe file name"),
+            Self::Secrets { path, message } => write!(f, "{}: {message}", path.display()),
         }
     }
 }
@@ -116,6 +127,11 @@ pub struct AppliedComponent {
     pub kind: ComponentKind,
     /// The spec hash applied.
     pub spec_hash: String,
+    /// The keyed digest of each secret value it was applied with (never
+    /// a value, nor a plain hash of one), so that a later plan can say
+    /// which secret changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// The outcome of a cycle for one app.
@@ -159,7 +175,7 @@ impl PlanRecord {
                 .components
                 .iter()
                 .filter(|c| c.action != Action::Unchanged)
-                .map(|c| match c.reason {
+                .map(|c| match c.reason_text() {
                     Some(reason) => format!("{} {} ({reason})", c.action.as_str(), c.name),
                     None => format!("{} {}", c.action.as_str(), c.name),
                 })
@@ -307,6 +323,7 @@ impl StateDir {
                     let applied = AppliedComponent {
                         kind: c.kind,
                         spec_hash: c.spec_hash.clone(),
+                        secrets: c.secret_digests.clone(),
                     };
                     (key.clone(), applied)
                 })
@@ -452,70 +469,121 @@ impl StateDir {
         Ok(times)
     }
 
-    /// The env file of `app`: `secrets/<app>.env`.
-    pub fn env_file(&self, app: &str) -> Result<PathBuf, StateError> {
+    /// The store of `app`'s generated database passwords:
+    /// `secrets/<app>.env`, in the `NAME=value` format of the secrets file.
+    pub fn password_file(&self, app: &str) -> Result<PathBuf, StateError> {
         Ok(self
             .dir
             .join("secrets")
             .join(format!("{}.env", safe_name(app)?)))
     }
 
-    /// Makes sure the env file of `app` exists with a password for each of
-    /// its databases and the given user secrets, and returns them all.
+    /// The password of each database of `app`, by database name, generated
+    /// and stored the first time.
     ///
-    /// A database password is generated the first time and never changes:
-    /// the database stored it in its volume at first start, and a new one
-    /// would lock the app out of its own data. User secrets are taken as
-    /// given each time (they are rotated outside). The file is mode 0600.
-    pub fn ensure_secrets(
+    /// A database password is generated once and never changed by the
+    /// reconciler: the database stored it in its volume at first start,
+    /// and a new one would lock the app out of its own data. An operator
+    /// who rotates it (in the database, then in this file) gets the
+    /// services that use it recreated. Passwords of databases that left
+    /// the app are kept: the volume is kept too, and the database may come
+    /// back. The file is mode 0600 in a 0700 folder.
+    pub fn database_passwords(
         &self,
-        app: &DesiredApp,
-        user: &BTreeMap<String, Secret>,
-    ) -> Result<AppSecrets, StateError> {
-        let path = self.env_file(&app.name)?;
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_env(&text),
+        app: &str,
+        databases: &[String],
+    ) -> Result<BTreeMap<String, Secret>, StateError> {
+        let path = self.password_file(app)?;
+        let mut stored = match std::fs::read_to_string(&path) {
+            Ok(text) => secrets_file::parse(&text).map_err(|message| StateError::Secrets {
+                path: path.clone(),
+                message,
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(io(&path)(e)),
         };
-        let mut secrets = AppSecrets {
-            env_file: Some(path.clone()),
-            ..Default::default()
-        };
-        let mut lines = BTreeMap::new();
-        // Passwords of databases that left the app are kept: the volume
-        // is kept too, and the database may come back.
-        for (variable, value) in &existing {
-            if variable.ends_with("_PASSWORD") && !variable.starts_with("HELIOS_SECRET_") {
-                lines.insert(variable.clone(), value.clone());
-            }
-        }
-        for database in &app.databases {
+        // Files of earlier versions also held the app's user secrets: they
+        // come from `--secrets-file` each cycle, never from here.
+        let before = stored.len();
+        stored.retain(|name, _| !name.starts_with("HELIOS_SECRET_"));
+        let mut changed = stored.len() != before;
+        let mut passwords = BTreeMap::new();
+        for database in databases {
             let variable = heliosc::lower::database_password_variable(database);
-            let password = match lines.get(&variable) {
+            let password = match stored.get(&variable) {
                 Some(password) => password.clone(),
-                None => generate_password()?,
+                None => {
+                    let password = Secret::new(generate_password()?);
+                    stored.insert(variable, password.clone());
+                    changed = true;
+                    password
+                }
             };
-            lines.insert(variable, password.clone());
-            secrets
-                .database_passwords
-                .insert(database.clone(), Secret(password));
+            passwords.insert(database.clone(), password);
         }
-        for (name, value) in user {
-            lines.insert(
-                heliosc::lower::user_secret_variable(name),
-                value.expose().to_string(),
-            );
-            secrets.user.insert(name.clone(), value.clone());
+        if changed || !path.exists() {
+            let text = secrets_file::render(&stored).map_err(|message| StateError::Secrets {
+                path: path.clone(),
+                message,
+            })?;
+            secrets::write_private(&path, &text).map_err(io(&path))?;
         }
-        let text: String = lines
+        Ok(passwords)
+    }
+
+    /// The passwords already stored for `app`'s databases, generating
+    /// none: for `plan`, which must not write beside a running daemon.
+    pub fn stored_database_passwords(
+        &self,
+        app: &str,
+        databases: &[String],
+    ) -> Result<BTreeMap<String, Secret>, StateError> {
+        let path = self.password_file(app)?;
+        let stored = match std::fs::read_to_string(&path) {
+            Ok(text) => secrets_file::parse(&text).map_err(|message| StateError::Secrets {
+                path: path.clone(),
+                message,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        Ok(databases
             .iter()
-            .map(|(k, v)| format!("{k}={}\n", quote_env(v)))
-            .collect();
-        if existing != lines || !path.exists() {
-            write_private(&path, &text)?;
+            .filter_map(|db| {
+                let value = stored.get(&heliosc::lower::database_password_variable(db))?;
+                Some((db.clone(), value.clone()))
+            })
+            .collect())
+    }
+
+    /// The digest key if there is one yet (`plan` makes none).
+    pub fn digest_key_if_any(&self) -> Result<Option<DigestKey>, StateError> {
+        let path = self.dir.join("secrets").join("digest.key");
+        if path.is_file() {
+            self.digest_key().map(Some)
+        } else {
+            Ok(None)
         }
-        Ok(secrets)
+    }
+
+    /// The key of the keyed digests of secret values
+    /// (`secrets/digest.key`, mode 0600), generated the first time.
+    pub fn digest_key(&self) -> Result<DigestKey, StateError> {
+        let path = self.dir.join("secrets").join("digest.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return DigestKey::from_hex(&text).ok_or_else(|| StateError::Secrets {
+                    path: path.clone(),
+                    message: "not a digest key (64 hex digits); delete it to make a new one"
+                        .to_string(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let key = DigestKey::generate().map_err(StateError::Random)?;
+        secrets::write_private(&path, &format!("{}\n", key.to_hex())).map_err(io(&path))?;
+        Ok(key)
     }
 
     fn write_if_changed(&self, relative: &Path, text: &str) -> Result<(), StateError> {
@@ -600,116 +668,9 @@ pub fn generate_password() -> Result<String, StateError> {
     Ok(password)
 }
 
-/// An env file value for Compose: single quotes keep it literal (no `$`
-/// interpolation); a value with a quote or a newline is double-quoted with
-/// escapes instead.
-fn quote_env(value: &str) -> String {
-    if !value.contains(['\'', '\n', '\r']) {
-        return format!("'{value}'");
-    }
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '$' => out.push_str("$$"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Reads back an env file this module wrote.
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    let mut values = BTreeMap::new();
-    for line in text.lines() {
-        let Some((key, raw)) = line.split_once('=') else {
-            continue;
-        };
-        let value = if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
-            inner.to_string()
-        } else if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            let mut out = String::new();
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                match (c, chars.clone().next()) {
-                    ('\\', Some(next)) => {
-                        chars.next();
-                        out.push(match next {
-                            'n' => '\n',
-                            'r' => '\r',
-                            other => other,
-                        });
-                    }
-                    ('$', Some('$')) => {
-                        chars.next();
-                        out.push('$');
-                    }
-                    (c, _) => out.push(c),
-                }
-            }
-            out
-        } else {
-            raw.to_string()
-        };
-        values.insert(key.to_string(), value);
-    }
-    values
-}
-
-/// Writes a file only its owner can read, replacing it atomically.
-fn write_private(path: &Path, text: &str) -> Result<(), StateError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))
-                .map_err(io(parent))?;
-        }
-    }
-    let temporary = path.with_extension("env.tmp~");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Created 0600: never readable by others, not even for a moment.
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temporary).map_err(io(&temporary))?;
-    file.write_all(text.as_bytes()).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        // A leftover temporary file from a crash keeps its old mode.
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&temporary))?;
-    }
-    std::fs::rename(&temporary, path).map_err(io(path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_values_round_trip() {
-        for value in [
-            "plain",
-            "with $dollar",
-            "it's",
-            "two\nlines",
-            "back\\slash \"q\"",
-        ] {
-            let text = format!("K={}\n", quote_env(value));
-            assert_eq!(parse_env(&text)["K"], value, "{text}");
-        }
-    }
 
     #[test]
     fn passwords_are_32_alphanumerics_and_differ() {

@@ -1,5 +1,6 @@
 //! Wake-ups of the daemon between polls: a new commit in a local config
-//! repo (file-system events on its git directory).
+//! repo (file-system events on its git directory), and a change of the
+//! secrets file (a rotated value is applied at once).
 //!
 //! Only the files a commit or a push changes are of interest: the refs
 //! (loose under `refs/`, or `packed-refs`) and `HEAD`. They live in the
@@ -60,6 +61,46 @@ pub(crate) fn watch_commits(repo: &Path, wake: Arc<Notify>) -> Result<CommitWatc
         _watcher: watcher,
         git_dir,
     })
+}
+
+/// A running watch of one file; dropping it stops watching.
+pub(crate) struct FileWatcher {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Watches the file at `path` and calls `wake.notify_one()` whenever it
+/// may have changed. Its folder is watched, since editors and secret
+/// managers replace a file (write a new one, rename it over) rather than
+/// write it in place.
+pub(crate) fn watch_file(path: &Path, wake: Arc<Notify>) -> Result<FileWatcher, String> {
+    let path = std::fs::canonicalize(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let folder = path
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("`{}` has no folder", path.display()))?;
+    let name = path.file_name().map(std::ffi::OsStr::to_os_string);
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                if !matches!(event.kind, EventKind::Access(_))
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| p.file_name().map(std::ffi::OsStr::to_os_string) == name)
+                {
+                    wake.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::warn!("watching the secrets file: {e}");
+                wake.notify_one();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    watcher
+        .watch(&folder, RecursiveMode::NonRecursive)
+        .map_err(|e| format!("`{}`: {e}", folder.display()))?;
+    Ok(FileWatcher { _watcher: watcher })
 }
 
 /// Whether a change of `path` may have moved a ref of the repository whose

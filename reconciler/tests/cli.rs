@@ -293,14 +293,8 @@ fn run_once_plan_and_status_on_an_empty_repo() {
     let (_repo, config) = empty_config_repo(dir.path());
     let config = config.to_string_lossy().into_owned();
     let state = dir.path().join("state").to_string_lossy().into_owned();
-    let base = [
-        "--repo",
-        &config,
-        "--backend",
-        "compose",
-        "--state-dir",
-        &state,
-    ];
+    // `--backend` defaults to `compose`, for `run` and `plan` alike.
+    let base = ["--repo", &config, "--state-dir", &state];
 
     let output = reconciler(&[&["plan"][..], &base].concat());
     assert!(output.status.success(), "{}", describe(&output));
@@ -326,6 +320,16 @@ fn run_once_plan_and_status_on_an_empty_repo() {
     let output = reconciler(&["status", "--state-dir", &state]);
     assert!(output.status.success(), "{}", describe(&output));
     assert_eq!(text(&output.stdout), "no app recorded yet\n");
+
+    // A --path that names nothing in the branch is a usage error, not an
+    // empty host.
+    let output = reconciler(&[&["run", "--once", "--path", "hosts/typo"][..], &base].concat());
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        text(&output.stderr).contains("--path `hosts/typo` names no folder"),
+        "{}",
+        describe(&output)
+    );
 }
 
 fn free_port() -> u16 {
@@ -394,9 +398,14 @@ fn the_daemon_wakes_on_a_commit_serves_metrics_and_stops_on_sigterm() {
         read_log()
     );
 
+    // Both cycles compared live state and had nothing to apply.
     let metrics = http_get(port, "/metrics").unwrap_or_default();
     assert!(
-        metrics.contains("helios_cycles_total{outcome=\"applied\"} 2\n"),
+        metrics.contains("helios_cycles_total{outcome=\"unchanged\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("helios_cycles_total{outcome=\"applied\"} 0\n"),
         "{metrics}"
     );
 

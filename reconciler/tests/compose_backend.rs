@@ -10,9 +10,10 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
-use helios_reconciler::backend::{AppSecrets, Backend, HealthState, InstanceStatus, Secret};
+use helios_reconciler::backend::{AppSecrets, Backend, HealthState, InstanceStatus};
 use helios_reconciler::backends::compose::ComposeBackend;
 use helios_reconciler::desired::{DesiredApp, DesiredOptions, desired_state};
+use helios_reconciler::secrets::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,7 +86,7 @@ async fn compose_backend_applies_observes_and_removes() {
     let secrets = AppSecrets {
         database_passwords: BTreeMap::from([(
             "cache".to_string(),
-            Secret(format!("pw-{pid}-secret")),
+            Secret::new(format!("pw-{pid}-secret")),
         )]),
         ..Default::default()
     };
@@ -101,7 +102,7 @@ async fn compose_backend_applies_observes_and_removes() {
         .apply(&app, &services, &secrets)
         .await
         .expect("services applied");
-    let env_file = state_dir.join("secrets").join(format!("{project}.env"));
+    let env_file = backend.env_file_path(&project);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -5,7 +5,10 @@
 use helios_reconciler::backend::{
     Instance, InstanceStatus, ObservedApp, ObservedComponent, ObservedState,
 };
-use helios_reconciler::desired::{DesiredApp, DesiredOptions, DesiredState, desired_state};
+use helios_reconciler::desired::{
+    ComponentSecrets, DesiredApp, DesiredOptions, DesiredState, SecretDigests, desired_state,
+    desired_state_with,
+};
 use helios_reconciler::plan::{Action, Plan, PlanOptions, Reason, plan};
 use heliosc::ir::Target;
 use std::path::PathBuf;
@@ -86,16 +89,20 @@ fn running(app: &DesiredApp) -> ObservedApp {
             .map(|(key, c)| {
                 let component = ObservedComponent {
                     kind: c.kind,
-                    instances: vec![Instance {
-                        spec_hash: Some(c.spec_hash.clone()),
-                        status: InstanceStatus::Healthy,
-                    }],
+                    instances: (0..c.replicas.unwrap_or(1))
+                        .map(|_| Instance {
+                            spec_hash: Some(c.spec_hash.clone()),
+                            secrets_digest: c.secrets_digest.clone(),
+                            status: InstanceStatus::Healthy,
+                        })
+                        .collect(),
                 };
                 (key.clone(), component)
             })
             .collect(),
         volumes: app.volumes.clone(),
         source_path: Some(app.source_path.clone()),
+        ..Default::default()
     }
 }
 
@@ -172,6 +179,128 @@ fn exited_unhealthy_and_missing_instances_are_healed() {
     assert_eq!(plan.app("chat").map(|a| a.action), Some(Action::Unchanged));
     snapshot("update_drifted", &plan);
     snapshot_json("update_drifted_json", &plan);
+}
+
+#[test]
+fn too_few_or_too_many_replicas_are_drift() {
+    let scaled = SHOP.replace(
+        "web: { image: nginx:1.27, http_port: 80 }",
+        "web: { image: nginx:1.27, http_port: 80, replicas: 3 }",
+    );
+    let desired = compile(&[
+        ("apps/shop/Heliosfile", scaled.as_str()),
+        ("apps/blog/Heliosfile", BLOG),
+    ]);
+    let mut observed = all_running(&desired);
+    let component = |observed: &mut ObservedState, app: &str, name: &str| {
+        observed
+            .apps
+            .get_mut(app)
+            .and_then(|a| a.components.get_mut(name))
+            .map(|c| &mut c.instances)
+            .expect("an observed component")
+            .clone()
+    };
+    // One of shop's three web replicas was removed by hand; blog's one
+    // web runs twice.
+    let mut shop_web = component(&mut observed, "shop", "web");
+    shop_web.pop();
+    let mut blog_web = component(&mut observed, "blog", "web");
+    blog_web.push(blog_web[0].clone());
+    for (app, instances) in [("shop", shop_web), ("blog", blog_web)] {
+        if let Some(c) = observed
+            .apps
+            .get_mut(app)
+            .and_then(|a| a.components.get_mut("web"))
+        {
+            c.instances = instances;
+        }
+    }
+    let plan = plan(&desired, &observed, &PlanOptions::default());
+    snapshot("update_replica_count_drifted", &plan);
+}
+
+#[test]
+fn a_rotated_secret_updates_only_the_components_that_use_it_and_names_it() {
+    const STRIPE: &str = "\
+name: shop
+version: 1
+secrets: [STRIPE_KEY, SMTP_PASSWORD]
+services:
+  web:
+    image: nginx:1.27
+    env: { KEY: \"${secret.STRIPE_KEY}\", DATABASE_URL: \"${db.URL}\" }
+  mailer:
+    image: busybox:1.36
+    env: { SMTP: \"${secret.SMTP_PASSWORD}\" }
+  worker: { image: busybox:1.36 }
+databases:
+  db: { type: postgresql }
+";
+    let files = vec![("apps/shop/Heliosfile".to_string(), STRIPE.to_string())];
+    // Digests as the cycle makes them: one per secret, one per component.
+    let digests = |stripe: &str, password: &str| {
+        let by_secret = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut digests = SecretDigests::default();
+        for (component, pairs) in [
+            (
+                "web",
+                vec![("STRIPE_KEY", stripe), ("db.PASSWORD", password)],
+            ),
+            ("mailer", vec![("SMTP_PASSWORD", "m1")]),
+            ("db", vec![("db.PASSWORD", password)]),
+        ] {
+            let by_secret = by_secret(&pairs);
+            let digest = by_secret.values().cloned().collect::<Vec<_>>().join("+");
+            digests.components.insert(
+                component.to_string(),
+                ComponentSecrets { digest, by_secret },
+            );
+        }
+        digests
+    };
+    let compile_with = |stripe: &str, password: &str| {
+        let desired = desired_state_with(&files, &DesiredOptions::default(), &mut |_| {
+            Ok(digests(stripe, password))
+        });
+        assert!(desired.failed.is_empty(), "{:?}", desired.failed);
+        desired
+    };
+    let before = compile_with("s1", "p1");
+    let mut observed = all_running(&before);
+    // What the cycle reads back from applied.yaml.
+    let shop = observed.apps.get_mut("shop").expect("shop");
+    shop.applied_secrets = before.apps["shop"]
+        .components
+        .iter()
+        .map(|(k, c)| (k.clone(), c.secret_digests.clone()))
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+
+    let after = compile_with("s2", "p1");
+    // The compiled spec does not change with a value.
+    for (key, component) in &after.apps["shop"].components {
+        assert_eq!(
+            component.spec_hash,
+            before.apps["shop"].components[key].spec_hash
+        );
+    }
+    let rotated = plan(&after, &observed, &PlanOptions::default());
+    assert_eq!(rotated.apps[0].reason, Some(Reason::SecretChanged));
+    snapshot("update_secret_changed", &rotated);
+    snapshot_json("update_secret_changed_json", &rotated);
+
+    let password = plan(
+        &compile_with("s1", "p2"),
+        &observed,
+        &PlanOptions::default(),
+    );
+    snapshot("update_database_password_changed", &password);
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! status records that read back, stable generated passwords in 0600 env
 //! files, and no secret value in any commit.
 
-use helios_reconciler::backend::{ObservedState, Secret};
+use helios_reconciler::backend::ObservedState;
 use helios_reconciler::desired::{DesiredOptions, DesiredState, desired_state};
 use helios_reconciler::plan::{PlanOptions, plan};
+use helios_reconciler::secrets::Secret;
 use helios_reconciler::state::{
     AppResult, AppStatus, Durations, Inventory, InventoryApp, PlanRecord, StateDir,
 };
@@ -41,7 +42,7 @@ fn compile(text: &str) -> DesiredState {
 }
 
 fn user_secrets(value: &str) -> BTreeMap<String, Secret> {
-    BTreeMap::from([("STRIPE_KEY".to_string(), Secret(value.to_string()))])
+    BTreeMap::from([("STRIPE_KEY".to_string(), Secret::new(value))])
 }
 
 /// One cycle as the daemon records it: secrets, applied files, status,
@@ -55,7 +56,11 @@ fn record_cycle(
     let plan = plan(desired, &ObservedState::default(), &PlanOptions::default());
     let mut inventory = Inventory::default();
     for app in desired.apps.values() {
-        state.ensure_secrets(app, secrets).expect("secrets");
+        state
+            .database_passwords(&app.name, &app.databases)
+            .expect("passwords");
+        // The user secrets never reach the state directory at all.
+        let _ = secrets;
         state.write_applied(app, source_commit).expect("applied");
         let status = AppStatus {
             app: app.name.clone(),
@@ -167,61 +172,78 @@ fn status_reads_back() {
 }
 
 #[test]
-fn database_passwords_never_change_and_user_secrets_follow_their_source() {
+fn database_passwords_never_change() {
     let dir = temp();
     let state = StateDir::open_or_init(dir.path()).expect("a state dir");
     let desired = compile(SHOP);
     let shop = &desired.apps["shop"];
     let first = state
-        .ensure_secrets(shop, &user_secrets("one"))
-        .expect("secrets");
+        .database_passwords(&shop.name, &shop.databases)
+        .expect("passwords");
     let again = state
-        .ensure_secrets(shop, &user_secrets("two"))
-        .expect("secrets");
-    let password = first.database_passwords["db"].expose().to_string();
+        .database_passwords(&shop.name, &shop.databases)
+        .expect("passwords");
+    let password = first["db"].expose().to_string();
     assert_eq!(password.len(), 32);
-    assert_eq!(again.database_passwords["db"].expose(), password);
-    assert_eq!(again.user["STRIPE_KEY"].expose(), "two");
+    assert_eq!(again["db"].expose(), password);
 
     // Reopening the state dir does not regenerate it either.
     let reopened = StateDir::open_or_init(dir.path()).expect("reopened");
     let third = reopened
-        .ensure_secrets(shop, &user_secrets("two"))
-        .expect("secrets");
-    assert_eq!(third.database_passwords["db"].expose(), password);
+        .database_passwords(&shop.name, &shop.databases)
+        .expect("passwords");
+    assert_eq!(third["db"].expose(), password);
+    // Reading without generating sees the same one.
+    let stored = reopened
+        .stored_database_passwords(&shop.name, &shop.databases)
+        .expect("stored");
+    assert_eq!(stored, third);
 
-    let env_file = first.env_file.expect("an env file");
-    let text = std::fs::read_to_string(&env_file).expect("the env file");
-    assert!(
-        text.contains(&format!("HELIOS_DB_PASSWORD='{password}'")),
-        "{text}"
-    );
-    assert!(text.contains("HELIOS_SECRET_STRIPE_KEY='two'"), "{text}");
+    let text = std::fs::read_to_string(state.password_file("shop").expect("a path"))
+        .expect("the password file");
+    assert_eq!(text, format!("HELIOS_DB_PASSWORD='{password}'\n"));
     // Debug output never shows a value.
     assert!(!format!("{third:?}").contains(&password));
 }
 
+#[test]
+fn passwords_of_earlier_versions_are_kept_and_their_user_secrets_dropped() {
+    let dir = temp();
+    let state = StateDir::open_or_init(dir.path()).expect("a state dir");
+    let path = state.password_file("shop").expect("a path");
+    std::fs::create_dir_all(path.parent().expect("a folder")).expect("a folder");
+    // What versions before the one owner of secrets wrote.
+    std::fs::write(
+        &path,
+        "HELIOS_DB_PASSWORD='Abc123'\nHELIOS_SECRET_STRIPE_KEY='sk_live_1'\n",
+    )
+    .expect("written");
+    let passwords = state
+        .database_passwords("shop", &["db".to_string()])
+        .expect("passwords");
+    assert_eq!(passwords["db"].expose(), "Abc123");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    assert_eq!(text, "HELIOS_DB_PASSWORD='Abc123'\n");
+}
+
 #[cfg(unix)]
 #[test]
-fn the_env_file_is_private() {
+fn the_password_file_and_the_digest_key_are_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = temp();
     let state = StateDir::open_or_init(dir.path()).expect("a state dir");
     let desired = compile(SHOP);
-    let secrets = state
-        .ensure_secrets(&desired.apps["shop"], &user_secrets("x"))
-        .expect("secrets");
-    let path = secrets.env_file.expect("an env file");
-    let mode = std::fs::metadata(&path)
-        .expect("metadata")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
-    let folder = std::fs::metadata(path.parent().expect("a folder"))
-        .expect("metadata")
-        .permissions()
-        .mode();
-    assert_eq!(folder & 0o777, 0o700, "{folder:o}");
+    let shop = &desired.apps["shop"];
+    state
+        .database_passwords(&shop.name, &shop.databases)
+        .expect("passwords");
+    let key = state.digest_key().expect("a key");
+    assert_eq!(state.digest_key().expect("the same key"), key);
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let path = state.password_file("shop").expect("a path");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("secrets/digest.key")), 0o600);
+    assert_eq!(mode(path.parent().expect("a folder")), 0o700);
 }
 
 #[test]
@@ -235,12 +257,14 @@ fn no_secret_value_is_ever_committed() {
     let rotated = "sk_live_rotated_value";
     record_cycle(&state, &changed, "2222222", &user_secrets(rotated)).expect("a commit");
 
-    let secrets = state
-        .ensure_secrets(&changed.apps["shop"], &user_secrets(rotated))
-        .expect("secrets");
-    let password = secrets.database_passwords["db"].expose().to_string();
-    // The env file is there, outside git.
-    let env = std::fs::read_to_string(secrets.env_file.expect("a file")).expect("readable");
+    let shop = &changed.apps["shop"];
+    let passwords = state
+        .database_passwords(&shop.name, &shop.databases)
+        .expect("passwords");
+    let password = passwords["db"].expose().to_string();
+    // The password file is there, outside git.
+    let env =
+        std::fs::read_to_string(state.password_file("shop").expect("a path")).expect("readable");
     assert!(env.contains(&password));
 
     let repo = git2::Repository::open(dir.path()).expect("the state repo");

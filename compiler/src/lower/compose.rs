@@ -72,9 +72,9 @@ pub fn required_variables(app: &App) -> Vec<String> {
 /// ([`database_password_variable`]); a service uses the password variables
 /// of the databases whose password or URL its `env` references, and the
 /// variables of the user secrets it references ([`user_secret_variable`]).
-/// The union of all entries is [`required_variables`]. The reconciler can
-/// salt each service's spec hash with these variables' values
-/// ([`LowerOptions::spec_salts`]).
+/// The union of all entries is [`required_variables`]. The reconciler labels
+/// each service with a keyed digest of these variables' values
+/// ([`LowerOptions::secrets_digests`]).
 pub fn service_variables(app: &App) -> BTreeMap<String, BTreeSet<String>> {
     let mut variables = BTreeMap::new();
     for service in app.services.values() {
@@ -306,7 +306,7 @@ fn lower_service(
         networks,
         ..Default::default()
     };
-    finish_labels(&mut lowered, labels, spec_salt(options, &service.name));
+    finish_labels(&mut lowered, labels, secrets_digest(options, &service.name));
     lowered
 }
 
@@ -439,37 +439,34 @@ fn traefik_labels(app: &App, service: &Service, port: u16) -> BTreeMap<String, S
     labels
 }
 
-/// The salt of a Compose service's spec hash, if it has a non-empty one.
-fn spec_salt<'o>(options: &'o LowerOptions, name: &str) -> Option<&'o str> {
+/// The secrets digest of a Compose service, if it has a non-empty one.
+fn secrets_digest<'o>(options: &'o LowerOptions, name: &str) -> Option<&'o str> {
     options
-        .spec_salts
+        .secrets_digests
         .get(name)
         .map(String::as_str)
-        .filter(|salt| !salt.is_empty())
+        .filter(|digest| !digest.is_empty())
 }
 
-/// Separates the canonical definition from a salt in the hashed bytes:
-/// `serde_json` escapes every newline inside a string, so it cannot occur
-/// in the canonical JSON.
-const SALT_SEPARATOR: &[u8] = b"\n";
-
 /// Sets the labels, adding [`labels::SPEC_HASH`]: a SHA-256 of the
-/// service's compiled definition without that label (then, when there is
-/// one, [`SALT_SEPARATOR`] and the salt), so the reconciler can tell which
-/// services changed.
-fn finish_labels(service: &mut dc::Service, labels: BTreeMap<String, String>, salt: Option<&str>) {
+/// service's compiled definition without that label, so the reconciler can
+/// tell which services changed; then, when given, [`labels::SECRETS_DIGEST`],
+/// which is not part of the spec hash (a rotated value is not a changed
+/// spec), but changes the service's definition so that Compose recreates it.
+fn finish_labels(
+    service: &mut dc::Service,
+    labels: BTreeMap<String, String>,
+    secrets_digest: Option<&str>,
+) {
     service.labels = dc::Labels::Map(labels.clone().into_iter().collect());
     let canonical = serde_json::to_string(&*service).unwrap_or_default();
-    let mut hasher = Sha256::new();
-    hasher.update(canonical.as_bytes());
-    if let Some(salt) = salt {
-        hasher.update(SALT_SEPARATOR);
-        hasher.update(salt.as_bytes());
-    }
-    let hash = hasher.finalize();
+    let hash = Sha256::digest(canonical.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     let mut labels = labels;
     labels.insert(labels::SPEC_HASH.to_string(), hex);
+    if let Some(digest) = secrets_digest {
+        labels.insert(labels::SECRETS_DIGEST.to_string(), digest.to_string());
+    }
     service.labels = dc::Labels::Map(labels.into_iter().collect());
 }
 
@@ -591,7 +588,11 @@ fn lower_database(app: &App, database: &Database, options: &LowerOptions) -> dc:
         security_opt: vec!["no-new-privileges:true".to_string()],
         ..Default::default()
     };
-    finish_labels(&mut lowered, labels, spec_salt(options, &database.name));
+    finish_labels(
+        &mut lowered,
+        labels,
+        secrets_digest(options, &database.name),
+    );
     lowered
 }
 
@@ -628,12 +629,12 @@ mod tests {
         checked.app.expect("an app")
     }
 
-    fn options(spec_salts: &[(&str, &str)]) -> LowerOptions {
+    fn options(secrets_digests: &[(&str, &str)]) -> LowerOptions {
         LowerOptions {
             tag: Some("1.0.0".to_string()),
-            spec_salts: spec_salts
+            secrets_digests: secrets_digests
                 .iter()
-                .map(|(name, salt)| (name.to_string(), salt.to_string()))
+                .map(|(name, digest)| (name.to_string(), digest.to_string()))
                 .collect(),
             ..Default::default()
         }
@@ -723,48 +724,42 @@ mod tests {
     }
 
     #[test]
-    fn a_salt_changes_only_its_services_spec_hash() {
+    fn a_secrets_digest_labels_only_its_service_and_changes_no_spec_hash() {
         let app = app(SHOP);
         let plain = labels_of(&app, &options(&[]));
-        let salted = labels_of(&app, &options(&[("web", "rotated-1")]));
+        let digested = labels_of(&app, &options(&[("web", "rotated-1")]));
         assert_eq!(
             plain.keys().collect::<Vec<_>>(),
             ["postgres", "web", "worker"]
         );
         for (name, labels) in &plain {
             if name == "web" {
-                assert_ne!(spec_hash(labels), spec_hash(&salted[name]));
-                let without_hash = |labels: &[(String, String)]| {
-                    labels
-                        .iter()
-                        .filter(|(k, _)| k != labels::SPEC_HASH)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                };
-                assert_eq!(without_hash(labels), without_hash(&salted[name]));
+                assert_eq!(spec_hash(labels), spec_hash(&digested[name]));
+                let mut expected = labels.clone();
+                expected.push((labels::SECRETS_DIGEST.to_string(), "rotated-1".to_string()));
+                expected.sort();
+                let mut got = digested[name].clone();
+                got.sort();
+                assert_eq!(got, expected);
             } else {
-                assert_eq!(labels, &salted[name], "{name}");
+                assert_eq!(labels, &digested[name], "{name}");
             }
         }
-        // Another salt, another hash; the same salt, the same hash.
-        let other = labels_of(&app, &options(&[("web", "rotated-2")]));
-        assert_ne!(spec_hash(&other["web"]), spec_hash(&salted["web"]));
         let again = labels_of(&app, &options(&[("web", "rotated-1")]));
-        assert_eq!(again, salted);
+        assert_eq!(again, digested);
     }
 
     #[test]
-    fn no_salt_leaves_every_label_and_byte_identical() {
+    fn no_secrets_digest_leaves_every_label_and_byte_identical() {
         let app = app(SHOP);
         let plain = labels_of(&app, &options(&[]));
-        // An empty salt, and salts for names that are not services, are no
-        // salt at all.
+        // An empty digest, and digests for names that are not services,
+        // are none at all.
         let empty = options(&[("web", ""), ("nothing", "x")]);
         assert_eq!(labels_of(&app, &empty), plain);
         let files = |options: &LowerOptions| lower(&app, options).expect("lowers");
         assert_eq!(files(&empty), files(&options(&[])));
-        // The hash without a salt is the SHA-256 of the canonical
-        // definition, as before salts existed.
+        // The hash is the SHA-256 of the canonical definition.
         let images = super::super::resolve_images(&app, &options(&[])).expect("images");
         let compose = compose_model(&app, &options(&[]), &images);
         let mut web = compose.services.0["web"].clone().expect("web");

@@ -15,9 +15,14 @@ pub const SERVICE: &str = "dev.helios.service";
 pub const COMPONENT: &str = "dev.helios.component";
 
 /// A SHA-256 (hex) of a service's compiled definition without this label,
-/// so that the reconciler can tell which services changed. See
-/// [`LowerOptions::spec_salts`](super::LowerOptions::spec_salts).
+/// so that the reconciler can tell which services changed.
 pub const SPEC_HASH: &str = "dev.helios.spec-hash";
+
+/// A keyed digest of the secret values a service uses, set by the
+/// reconciler ([`LowerOptions::secrets_digests`](super::LowerOptions::secrets_digests)),
+/// never by `heliosc build`: a rotated value recreates exactly the services
+/// that use it.
+pub const SECRETS_DIGEST: &str = "dev.helios.secrets-digest";
 
 /// On a data volume, the database whose data it holds.
 pub const DATABASE: &str = "dev.helios.database";

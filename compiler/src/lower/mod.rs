@@ -26,17 +26,15 @@ pub struct LowerOptions {
     /// Options of the Kubernetes target.
     pub kubernetes: kubernetes::KubernetesOptions,
     /// Compose target: per Compose service name (a service's or a
-    /// database's name), an opaque salt folded into that service's
-    /// [`labels::SPEC_HASH`] label. The hash is the SHA-256 of the canonical
-    /// JSON of the service's compiled definition, as without salts, followed,
-    /// only when the name has a non-empty salt, by `"\n"` (which the
-    /// canonical JSON never contains) and the salt. The reconciler passes,
-    /// say, a digest of the current values of the variables a service
-    /// interpolates ([`compose::service_variables`]), so that rotating a
-    /// secret changes the spec hash of exactly the services that use it.
-    /// An empty map (the default), a missing name or an empty salt leave
-    /// the hash exactly as without salts. The Kubernetes target ignores it.
-    pub spec_salts: BTreeMap<String, String>,
+    /// database's name), a keyed digest of the secret values it uses, set
+    /// as its [`labels::SECRETS_DIGEST`] label. The reconciler passes one
+    /// per service that interpolates secrets ([`compose::service_variables`]),
+    /// so that rotating a value changes the definition of exactly the
+    /// services that use it (Compose recreates them) while their
+    /// [`labels::SPEC_HASH`] stays: a rotated value is not a changed spec.
+    /// An empty map (the default), a missing name or an empty digest add no
+    /// label. The Kubernetes target ignores it.
+    pub secrets_digests: BTreeMap<String, String>,
 }
 
 /// One file of compiled output.

@@ -22,6 +22,8 @@ use crate::backend::{
     ObservedComponent, ObservedState,
 };
 use crate::desired::{ComponentKind, DesiredApp};
+use crate::secrets::Secret;
+use crate::secrets::env_file::{self, EnvDialect};
 use bollard::Docker;
 use bollard::models::{
     ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
@@ -44,6 +46,8 @@ pub const SERVICE_LABEL: &str = "dev.helios.service";
 pub const COMPONENT_LABEL: &str = "dev.helios.component";
 /// The label holding the hash of the compiled service definition.
 pub const SPEC_HASH_LABEL: &str = "dev.helios.spec-hash";
+/// The label holding the keyed digest of the secret values a service uses.
+pub const SECRETS_DIGEST_LABEL: &str = "dev.helios.secrets-digest";
 /// The label Compose (v1 and v2) sets on everything of a project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label Compose sets on a volume: its name in the compose file.
@@ -92,6 +96,29 @@ impl ComposeTool {
         }
     }
 
+    /// Whose rules the tool reads env files by: `docker compose` is
+    /// Compose v2; a standalone `docker-compose` is v1 when
+    /// `docker-compose version --short` says 1.x, else v2.
+    pub async fn dialect(self) -> EnvDialect {
+        match self {
+            Self::Plugin => EnvDialect::ComposeV2,
+            Self::Standalone => {
+                let version = tokio::process::Command::new("docker-compose")
+                    .args(["version", "--short"])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                if version.starts_with("1.") {
+                    EnvDialect::ComposeV1
+                } else {
+                    EnvDialect::ComposeV2
+                }
+            }
+        }
+    }
+
     /// How the command line starts, for messages.
     fn display(self) -> &'static str {
         match self {
@@ -115,6 +142,7 @@ async fn succeeds(program: &str, args: &[&str]) -> bool {
 pub struct ComposeBackend {
     docker: Docker,
     tool: ComposeTool,
+    dialect: EnvDialect,
     state_dir: PathBuf,
 }
 
@@ -131,9 +159,11 @@ impl ComposeBackend {
             .await
             .map_err(|e| BackendError::Unavailable(format!("Docker Engine: {e}")))?;
         let tool = ComposeTool::detect().await?;
+        let dialect = tool.dialect().await;
         Ok(Self {
             docker,
             tool,
+            dialect,
             state_dir: state_dir.to_path_buf(),
         })
     }
@@ -141,6 +171,11 @@ impl ComposeBackend {
     /// The Compose tool in use.
     pub fn tool(&self) -> ComposeTool {
         self.tool
+    }
+
+    /// The rules its env files are written by.
+    pub fn dialect(&self) -> EnvDialect {
+        self.dialect
     }
 
     /// Where the compiled `compose.yaml` of `app` is written before `up`.
@@ -156,10 +191,14 @@ impl ComposeBackend {
         self.state_dir.join("compose")
     }
 
-    /// The env file this backend writes when the caller gives secret
-    /// values but no file.
-    fn own_env_file(&self, app: &str) -> PathBuf {
-        self.state_dir.join("secrets").join(format!("{app}.env"))
+    /// The env file this backend writes for `app` from the values it is
+    /// given: `<state_dir>/secrets/compose/<app>.env` (mode 0600, in the
+    /// git-ignored `secrets/`).
+    pub fn env_file_path(&self, app: &str) -> PathBuf {
+        self.state_dir
+            .join("secrets")
+            .join("compose")
+            .join(format!("{app}.env"))
     }
 
     /// Polls [`Backend::health`] until the app is healthy, definitely
@@ -206,45 +245,38 @@ impl ComposeBackend {
         }
     }
 
-    /// The env file to pass for `app`: the caller's, or one written here.
-    fn env_file(&self, app: &DesiredApp, secrets: &AppSecrets) -> Result<PathBuf, BackendError> {
-        let mut provided: BTreeMap<String, &str> = BTreeMap::new();
+    /// Writes the env file of `app` from `secrets`, by the rules of the
+    /// host's Compose tool, and returns its path. Every variable the
+    /// compose file interpolates must have a value: Compose would run the
+    /// app with a blank password otherwise.
+    fn write_env_file(
+        &self,
+        app: &DesiredApp,
+        secrets: &AppSecrets,
+    ) -> Result<PathBuf, BackendError> {
+        let mut values: BTreeMap<String, Secret> = BTreeMap::new();
         for (database, password) in &secrets.database_passwords {
-            provided.insert(
+            values.insert(
                 heliosc::lower::database_password_variable(database),
-                password.expose(),
+                password.clone(),
             );
         }
         for (name, value) in &secrets.user {
-            provided.insert(heliosc::lower::user_secret_variable(name), value.expose());
-        }
-        if let Some(path) = &secrets.env_file {
-            // The caller's file holds the values; check at least that it is
-            // there, so that Compose does not run with blank passwords.
-            if !path.is_file() {
-                return Err(BackendError::Io(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("env file {} does not exist", path.display()),
-                )));
-            }
-            return Ok(path.clone());
+            values.insert(heliosc::lower::user_secret_variable(name), value.clone());
         }
         if let Some(missing) = app
             .required_variables
             .iter()
-            .find(|v| !provided.contains_key(*v))
+            .find(|v| !values.contains_key(*v))
         {
             return Err(BackendError::MissingSecret {
                 app: app.name.clone(),
                 secret: missing.clone(),
             });
         }
-        let text: String = provided
-            .iter()
-            .map(|(variable, value)| format!("{variable}={}\n", quote_env(value)))
-            .collect();
-        let path = self.own_env_file(&app.name);
-        write_private(&path, &text)?;
+        let text = env_file::render(self.dialect, &values).map_err(BackendError::Uncarriable)?;
+        let path = self.env_file_path(&app.name);
+        crate::secrets::write_private(&path, &text)?;
         Ok(path)
     }
 
@@ -275,9 +307,15 @@ impl ComposeBackend {
         command
             .stdin(std::process::Stdio::null())
             // The env file is the one source of values: a variable of the
-            // reconciler's own environment must not leak into an app.
+            // reconciler's own environment must not leak into an app, and
+            // both Compose tools let the environment win over the file.
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HELIOS_") {
+                command.env_remove(name);
+            }
+        }
         let output = command.output().await.map_err(|e| BackendError::Command {
             command: line.clone(),
             code: None,
@@ -333,10 +371,12 @@ impl ComposeBackend {
             ) else {
                 continue;
             };
-            // Compose volumes carry no dev.helios label, so ownership is
+            // Volumes carry `dev.helios.app` since the compiler labels
+            // them; older ones only Compose's labels, so ownership is also
             // the project being an owned app and the name the compiler's
             // `<db>-data` form.
-            if apps.contains(project) && name.ends_with("-data") {
+            let labelled = volume.labels.get(APP_LABEL) == Some(project);
+            if apps.contains(project) && (labelled || name.ends_with("-data")) {
                 by_app
                     .entry(project.clone())
                     .or_default()
@@ -435,6 +475,7 @@ impl Backend for ComposeBackend {
                 });
             component.instances.push(Instance {
                 spec_hash: labels.get(SPEC_HASH_LABEL).cloned(),
+                secrets_digest: labels.get(SECRETS_DIGEST_LABEL).cloned(),
                 status: instance_status(&container),
             });
         }
@@ -466,7 +507,7 @@ impl Backend for ComposeBackend {
                 app.name
             )));
         };
-        let env_file = self.env_file(app, secrets)?;
+        let env_file = self.write_env_file(app, secrets)?;
         let path = self.compose_file(&app.name);
         write_atomically(&path, &file.contents)?;
         self.ensure_edge_network().await?;
@@ -477,6 +518,21 @@ impl Backend for ComposeBackend {
         let whole = app.components.keys().all(|k| components.contains(k));
         if whole {
             args.push("--remove-orphans");
+        }
+        // The count of containers is given explicitly: `up` of Compose v1
+        // leaves a service whose containers match its spec alone even when
+        // one of its replicas was removed, and removes no extra ones.
+        let scales: Vec<String> = components
+            .iter()
+            .filter_map(|key| {
+                let replicas = app.components.get(key)?.replicas?;
+                Some(format!("{key}={replicas}"))
+            })
+            .collect();
+        let mut args: Vec<&str> = args;
+        for scale in &scales {
+            args.push("--scale");
+            args.push(scale);
         }
         args.extend(components.iter().map(String::as_str));
         self.compose(&app.name, Some(&env_file), &args).await
@@ -536,7 +592,7 @@ impl Backend for ComposeBackend {
                 .collect();
             return self.delete(app, &keys, prune_volumes).await;
         }
-        let env_file = self.own_env_file(app);
+        let env_file = self.env_file_path(app);
         // Compose interpolates the file even to take it down; without the
         // values it only warns, so a missing env file is not an error.
         let env_file = env_file.is_file().then_some(env_file.as_path());
@@ -647,20 +703,6 @@ fn unavailable_or_api(error: bollard::errors::Error) -> BackendError {
     }
 }
 
-/// An env file value for Compose: single quotes keep it literal (no `$`
-/// interpolation); a single quote inside is closed, escaped and reopened
-/// the way both Compose v1 (python-dotenv) and v2 read it.
-fn quote_env(value: &str) -> String {
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.+/=:@".contains(c))
-    {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\'', "\\'"))
-    }
-}
-
 /// Writes a file through a temporary one and a rename, so that Compose
 /// never reads a half-written file.
 fn write_atomically(path: &Path, text: &str) -> Result<(), BackendError> {
@@ -669,29 +711,6 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), BackendError> {
     }
     let temporary = path.with_extension("yaml.tmp~");
     std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
-}
-
-/// Writes a secrets file readable by its owner only: created with mode
-/// 0600, so the values are never readable by others, not even briefly.
-fn write_private(path: &Path, text: &str) -> Result<(), BackendError> {
-    use std::io::Write as _;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let temporary = path.with_extension("env.tmp~");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temporary)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
     std::fs::rename(&temporary, path)?;
     Ok(())
 }
@@ -808,25 +827,5 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(instance_status(&c), InstanceStatus::Unhealthy);
-    }
-
-    #[test]
-    fn env_values_stay_literal() {
-        assert_eq!(quote_env("abcXYZ019"), "abcXYZ019");
-        assert_eq!(quote_env("a$b c"), "'a$b c'");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn secrets_files_are_private() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("secrets/app.env");
-        write_private(&path, "HELIOS_DB_PASSWORD=x\n").expect("written");
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -11,238 +11,18 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod secrets;
+mod world;
 
-use common::{
-    Cleanup, build_image, commit_all, container_ids, describe, docker_ready, inspect, volumes,
-    wait_for,
-};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use common::{container_ids, describe, inspect, volumes, wait_for};
+use std::process::Command;
 use std::time::Duration;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_helios-reconciler");
-
-/// One scenario's config repo, state directory, image and apps.
-struct World {
-    scenario: String,
-    root: PathBuf,
-    repo: git2::Repository,
-    state_dir: PathBuf,
-    image: String,
-    _cleanup: Cleanup,
-}
-
-impl World {
-    /// A fresh world, or `None` when Docker is not here (the test is
-    /// skipped). `apps` are the short names of the apps the scenario uses.
-    fn new(scenario: &str, apps: &[&str]) -> Option<Self> {
-        if !docker_ready() {
-            return None;
-        }
-        let pid = std::process::id();
-        let scenario = format!("{scenario}-{pid}");
-        let image = format!("helios-e2e/base:{scenario}");
-        let world_apps: Vec<String> = apps.iter().map(|a| format!("{a}-{scenario}")).collect();
-        let cleanup = Cleanup {
-            projects: world_apps,
-            images: vec![image.clone()],
-        };
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{scenario}"));
-        let _ = std::fs::remove_dir_all(&root);
-        build_image(&root.join("image"), &image);
-        let repo = common::config_repo(&root.join("config"));
-        Some(Self {
-            scenario,
-            state_dir: root.join("state"),
-            root,
-            repo,
-            image,
-            _cleanup: cleanup,
-        })
-    }
-
-    /// The app name of a short name in this scenario.
-    fn app(&self, short: &str) -> String {
-        format!("{short}-{}", self.scenario)
-    }
-
-    /// Writes (`Some`) or deletes (`None`) files of the config repo, then
-    /// commits everything on `main`.
-    fn commit(&self, files: &[(&str, Option<&str>)]) {
-        commit_all(&self.repo, files);
-    }
-
-    /// Commits the two apps most scenarios start from, `shop` (mode `one`,
-    /// one web replica) and `blog`, beside a file that is no Heliosfile;
-    /// returns their app names.
-    fn commit_shop_and_blog(&self) -> (String, String) {
-        let (shop_app, blog_app) = (self.app("shop"), self.app("blog"));
-        self.commit(&[
-            (
-                "shop/Heliosfile",
-                Some(&shop(&shop_app, &self.image, "one", 1)),
-            ),
-            ("blog/Heliosfile", Some(&blog(&blog_app, &self.image, "hi"))),
-            ("README.md", Some("config\n")),
-        ]);
-        (shop_app, blog_app)
-    }
-
-    /// `helios-reconciler run` with this world's repo and state dir.
-    fn run_command(&self, extra: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
-        command
-            .arg("run")
-            .arg("--repo")
-            .arg(self.repo.workdir().expect("a work tree"))
-            .arg("--state-dir")
-            .arg(&self.state_dir)
-            .args(["--backend", "compose", "--health-timeout", "60s"])
-            .args(extra);
-        command
-    }
-
-    /// One cycle: `run --once`.
-    fn run_once(&self) -> Output {
-        self.run_command(&["--once"])
-            .output()
-            .expect("helios-reconciler runs")
-    }
-
-    /// One cycle that must converge (exit 0).
-    fn converge(&self) -> Output {
-        let output = self.run_once();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "run --once did not converge: {}",
-            describe(&output)
-        );
-        output
-    }
-
-    /// The daemon, logging to a file of the world.
-    fn start_daemon(&self, extra: &[&str]) -> Child {
-        let log = std::fs::File::create(self.root.join("daemon.log")).expect("a log file");
-        self.run_command(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the daemon starts")
-    }
-
-    /// `apps/<app>/status.yaml` of the state repository.
-    fn status(&self, app: &str) -> String {
-        std::fs::read_to_string(self.state_dir.join("apps").join(app).join("status.yaml"))
-            .unwrap_or_else(|e| panic!("status of {app}: {e}"))
-    }
-}
-
-/// An app of two services and a database. `web` answers HTTP and has a
-/// healthcheck; `worker` gets an env value and the database's URL (with
-/// its generated password). The commands trap SIGTERM so that a recreate
-/// takes no 10 s grace period.
-fn shop(name: &str, image: &str, mode: &str, replicas: u32) -> String {
-    format!(
-        "name: {name}\n\
-         version: 1\n\
-         services:\n\
-         \x20 web:\n\
-         \x20   image: {image}\n\
-         \x20   command: [sh, -c, \"trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait\"]\n\
-         \x20   http_port: 8080\n\
-         \x20   replicas: {replicas}\n\
-         \x20   healthcheck:\n\
-         \x20     path: /index.html\n\
-         \x20     interval: 1s\n\
-         \x20     timeout: 1s\n\
-         \x20     retries: 30\n\
-         \x20 worker:\n\
-         \x20   image: {image}\n\
-         \x20   command: [sh, -c, \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n\
-         \x20   env:\n\
-         \x20     MODE: {mode}\n\
-         \x20     CACHE_URL: ${{cache.URL}}\n\
-         databases:\n\
-         \x20 cache:\n\
-         \x20   type: redis\n\
-         \x20   image: {image}\n"
-    )
-}
-
-/// An app of one web service and a database (whose volume outlives it).
-fn blog(name: &str, image: &str, greeting: &str) -> String {
-    format!(
-        "name: {name}\n\
-         version: 1\n\
-         services:\n\
-         \x20 web:\n\
-         \x20   image: {image}\n\
-         \x20   command: [sh, -c, \"trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait\"]\n\
-         \x20   http_port: 8080\n\
-         \x20   env:\n\
-         \x20     GREETING: {greeting}\n\
-         databases:\n\
-         \x20 store:\n\
-         \x20   type: redis\n\
-         \x20   image: {image}\n"
-    )
-}
-
-/// The one container of a service, which must exist.
-fn only_container(app: &str, service: &str) -> String {
-    let ids = container_ids(app, service);
-    assert_eq!(ids.len(), 1, "{app}/{service}: {ids:?}");
-    ids[0].clone()
-}
-
-fn is_running(id: &str) -> bool {
-    inspect(id, "{{.State.Running}}") == "true"
-}
-
-/// The value of an environment variable of a live container.
-fn container_env(id: &str, variable: &str) -> Option<String> {
-    inspect(id, "{{range .Config.Env}}{{println .}}{{end}}")
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(&format!("{variable}="))
-                .map(str::to_string)
-        })
-}
-
-/// Every service of `app` runs, each with `replicas` containers.
-fn assert_running(app: &str, services: &[(&str, usize)]) {
-    for (service, replicas) in services {
-        let ids = container_ids(app, service);
-        assert_eq!(ids.len(), *replicas, "{app}/{service}: {ids:?}");
-        for id in &ids {
-            assert!(is_running(id), "{app}/{service} {id} is not running");
-        }
-    }
-}
-
-/// Every blob of the state repository's HEAD, to look for secret values.
-fn committed_text(state_dir: &Path) -> String {
-    let repo = git2::Repository::open(state_dir).expect("the state repo");
-    let tree = repo.head().and_then(|h| h.peel_to_tree()).expect("a tree");
-    let mut text = String::new();
-    tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if let Ok(blob) = entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
-            text.push_str(&String::from_utf8_lossy(blob.content()));
-        }
-        git2::TreeWalkResult::Ok
-    })
-    .expect("a walk");
-    text
-}
-
-fn state_commits(state_dir: &Path) -> usize {
-    let repo = git2::Repository::open(state_dir).expect("the state repo");
-    let mut walk = repo.revwalk().expect("a walk");
-    walk.push_head().expect("a head");
-    walk.count()
-}
+use world::{
+    World, assert_running, blog, committed_text, container_env, is_running,
+    last_state_commit_message, only_container, shop, state_commits,
+};
 
 #[test]
 fn deploy_change_scale_remove_and_keep_the_password() {
@@ -411,6 +191,11 @@ fn a_commit_removing_every_app_is_refused() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--allow-mass-prune"), "{stderr}");
+    assert!(!stderr.contains("refused: refused"), "{stderr}");
+    // The audit trail says what happened: nothing deleted, a refusal.
+    let message = last_state_commit_message(&world.state_dir);
+    assert!(message.contains("plan refused"), "{message}");
+    assert!(!message.contains("deleted"), "{message}");
 
     let after: Vec<Vec<String>> = [
         (&shop_app, "web"),
@@ -472,4 +257,74 @@ fn killed_mid_apply_it_converges_when_started_again_and_one_instance_runs() {
     assert_running(&blog_app, &[("web", 1), ("store", 1)]);
     let web = only_container(&shop_app, "web");
     assert_eq!(inspect(&web, "{{.State.Health.Status}}"), "healthy");
+}
+
+#[test]
+fn a_missing_or_an_extra_replica_is_healed_and_volumes_carry_helios_labels() {
+    let Some(world) = World::new("replicas", &["shop"]) else {
+        return;
+    };
+    let app = world.app("shop");
+    world.commit(&[("shop/Heliosfile", Some(&shop(&app, &world.image, "one", 2)))]);
+    world.converge();
+    assert_running(&app, &[("web", 2), ("worker", 1), ("cache", 1)]);
+    let worker = only_container(&app, "worker");
+
+    // The data volume says whose it is.
+    let volume = volumes(&app);
+    assert_eq!(volume.len(), 1, "{volume:?}");
+    let labels = common::run_ok(Command::new("docker").args([
+        "volume",
+        "inspect",
+        "--format",
+        "{{json .Labels}}",
+        &volume[0],
+    ]));
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(labels.trim()).expect("labels");
+    assert_eq!(labels.get("dev.helios.app"), Some(&app), "{labels:?}");
+    assert_eq!(
+        labels.get("dev.helios.component").map(String::as_str),
+        Some("database"),
+        "{labels:?}"
+    );
+
+    // One replica removed by hand: the next cycle brings it back.
+    let webs = container_ids(&app, "web");
+    common::run_ok(Command::new("docker").args(["rm", "-f", &webs[1]]));
+    let output = world.converge();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_running(&app, &[("web", 2), ("worker", 1), ("cache", 1)]);
+    assert!(
+        container_ids(&app, "web").contains(&webs[0]),
+        "the other replica was kept"
+    );
+    assert_eq!(only_container(&app, "worker"), worker);
+    let status = world.status(&app);
+    assert!(
+        status.contains("drifted: missing instance"),
+        "{status}\n{stderr}"
+    );
+
+    // One replica too many, started by hand with Compose: removed again.
+    let state = world.state_dir.to_string_lossy().into_owned();
+    common::run_ok(Command::new("docker-compose").args([
+        "--compatibility",
+        "-p",
+        &app,
+        "-f",
+        &format!("{state}/compose/{app}/compose.yaml"),
+        "--env-file",
+        &format!("{state}/secrets/compose/{app}.env"),
+        "up",
+        "-d",
+        "--no-recreate",
+        "--scale",
+        "web=3",
+        "web",
+    ]));
+    assert_eq!(container_ids(&app, "web").len(), 3);
+    world.converge();
+    assert_running(&app, &[("web", 2), ("worker", 1), ("cache", 1)]);
+    assert!(world.status(&app).contains("drifted: extra instance"));
 }

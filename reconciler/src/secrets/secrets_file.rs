@@ -1,19 +1,22 @@
-//! `--secrets-file`: the user secrets of the apps, as `NAME=value` lines.
+//! The `NAME=value` format of `--secrets-file` (the user secrets of the
+//! apps) and of the state directory's store of generated database
+//! passwords.
 //!
 //! The format is the one of an env file, kept deliberately small: blank
 //! lines and lines starting with `#` are skipped; a value runs to the end of
 //! its line, without surrounding whitespace, and one pair of surrounding
 //! quotes (`"` or `'`) is removed (to keep spaces at its ends).
 //! Errors name the file and the line number, never the line: a malformed
-//! line may well be a value.
+//! line may well be a value. [`render`] writes what [`parse`] reads back
+//! unchanged.
 
-use helios_reconciler::backend::Secret;
+use super::Secret;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Reads the secrets of `path`. Warns (but goes on) when the file may be
 /// read by other users than its owner.
-pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Secret>, String> {
+pub fn read(path: &Path) -> Result<BTreeMap<String, Secret>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the secrets file `{}`: {e}", path.display()))?;
     warn_if_shared(path);
@@ -37,7 +40,8 @@ fn warn_if_shared(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_shared(_path: &Path) {}
 
-fn parse(text: &str) -> Result<BTreeMap<String, Secret>, String> {
+/// Parses the text of a secrets file.
+pub fn parse(text: &str) -> Result<BTreeMap<String, Secret>, String> {
     let mut secrets = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -56,13 +60,27 @@ fn parse(text: &str) -> Result<BTreeMap<String, Secret>, String> {
             ));
         }
         if secrets
-            .insert(name.to_string(), Secret(unquote(value.trim()).to_string()))
+            .insert(name.to_string(), Secret::new(unquote(value.trim())))
             .is_some()
         {
             return Err(format!("line {number}: `{name}` is given twice"));
         }
     }
     Ok(secrets)
+}
+
+/// Writes `values` in this format, each value single-quoted so that it
+/// reads back exactly (quotes are removed as one pair, inner quotes stay).
+/// A value with a line break cannot be written; its name is the error.
+pub fn render(values: &BTreeMap<String, Secret>) -> Result<String, String> {
+    let mut text = String::new();
+    for (name, value) in values {
+        if let Some(why) = value.uncarriable() {
+            return Err(format!("the value of `{name}` {why}"));
+        }
+        text.push_str(&format!("{name}='{}'\n", value.expose()));
+    }
+    Ok(text)
 }
 
 /// As the compiler checks a Heliosfile's `secrets:` names.
@@ -108,6 +126,26 @@ mod tests {
                 ("SMTP_PASSWORD", "a b#c"),
                 ("STRIPE_KEY", "sk_live_1=2"),
             ]
+        );
+    }
+
+    #[test]
+    fn rendered_values_read_back_unchanged() {
+        let values: BTreeMap<String, Secret> = [
+            ("A", " spaced "),
+            ("B", "'quoted'"),
+            ("C", "a=b#c \"d\" $X ${Y} `z` \\"),
+            ("D", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Secret::new(v)))
+        .collect();
+        let text = render(&values).expect("carriable");
+        assert_eq!(parse(&text).expect("parses"), values);
+        let bad = BTreeMap::from([("X".to_string(), Secret::new("a\nb"))]);
+        assert_eq!(
+            render(&bad).expect_err("a newline"),
+            "the value of `X` contains a newline"
         );
     }
 
