@@ -1179,6 +1179,8 @@ mod tests {
         /// An apply error that prints the app's secret values, as a tool
         /// echoing its env file would.
         leak_on_apply: bool,
+        /// Apps whose health check fails.
+        unhealthy: BTreeSet<String>,
     }
 
     impl InMemory {
@@ -1284,7 +1286,8 @@ mod tests {
 
         async fn health(&self, app: &str) -> Result<Health, BackendError> {
             let live = self.live.lock().expect("not poisoned");
-            let up = live.apps.get(app).is_some_and(|a| !a.components.is_empty());
+            let up = live.apps.get(app).is_some_and(|a| !a.components.is_empty())
+                && !self.unhealthy.contains(app);
             Ok(Health {
                 state: if up {
                     HealthState::Healthy
@@ -1921,6 +1924,56 @@ mod tests {
             assert!(!diagnostics.contains(secret));
             assert!(!status.contains(secret), "{status}");
         }
+    }
+
+    fn last_state_message(state: &StateDir) -> String {
+        let repo = git2::Repository::open(state.dir()).expect("the state repo");
+        let head = repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .expect("a commit");
+        head.message().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn state_commits_say_what_was_applied_and_with_what_result() {
+        let backend = InMemory {
+            unhealthy: BTreeSet::from(["shop".to_string()]),
+            ..InMemory::default()
+        };
+        let mut f = fixture(
+            backend,
+            &[
+                ("shop/Heliosfile", Some(SHOP)),
+                ("blog/Heliosfile", Some(BLOG)),
+            ],
+        );
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert_eq!(report.outcome, Outcome::Applied);
+        let message = last_state_message(f.reconciler.state());
+        assert!(
+            message.starts_with(&format!(
+                "reconcile {}: 1 created, 1 created (degraded)\n",
+                &report.source_commit[..7]
+            )),
+            "{message}"
+        );
+
+        // A refused plan deletes nothing and says so.
+        f.remote
+            .commit(&[("shop/Heliosfile", None), ("blog/Heliosfile", None)]);
+        let report = f.reconciler.reconcile().await.expect("a cycle");
+        assert!(matches!(report.outcome, Outcome::Refused(_)));
+        let message = last_state_message(f.reconciler.state());
+        assert!(
+            message.contains(": plan refused: the plan deletes every owned app"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("deleted,") && !message.contains("1 deleted"),
+            "{message}"
+        );
+        assert!(!message.contains("refused: refused"), "{message}");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -431,8 +431,9 @@ fn a_killed_container_wakes_the_daemon_for_a_drift_check() {
     let pid = std::process::id();
     let app = format!("helios-cli-drift-{pid}");
     let image = format!("helios-cli-test/base:{pid}");
+    let foreign = format!("helios-cli-foreign-{pid}");
     let _cleanup = common::Cleanup {
-        projects: vec![app.clone()],
+        projects: vec![app.clone(), foreign.clone()],
         images: vec![image.clone()],
     };
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -474,6 +475,33 @@ fn a_killed_container_wakes_the_daemon_for_a_drift_check() {
         let _ = daemon.kill();
         panic!("no first cycle:\n{}", read_log());
     }
+    // A container of an app this reconciler never applied (another
+    // reconciler's, or one run by hand) dies: not its drift to check.
+    let stranger = common::run_ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--label",
+        &format!("dev.helios.app={foreign}"),
+        "--label",
+        &format!("com.docker.compose.project={foreign}"),
+        &image,
+        "sleep",
+        "3600",
+    ]));
+    common::run_ok(Command::new("docker").args(["kill", stranger.trim()]));
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        converged(),
+        1,
+        "a foreign app's event woke a cycle:\n{}",
+        read_log()
+    );
+    assert!(
+        !read_log().contains("an owned object changed"),
+        "{}",
+        read_log()
+    );
+
     let worker = common::container_ids(&app, "worker");
     assert_eq!(worker.len(), 1, "{}", read_log());
     common::run_ok(Command::new("docker").args(["kill", &worker[0]]));
