@@ -597,7 +597,11 @@ impl StateDir {
         // Write then rename: a reconciler killed mid-write leaves the old
         // file, never half of the new one.
         let temporary = path.with_extension("tmp~");
-        std::fs::write(&temporary, text).map_err(io(&temporary))?;
+        if let Err(source) = std::fs::write(&temporary, text) {
+            // A full disk leaves half a file: do not keep it.
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io(&temporary)(source));
+        }
         std::fs::rename(&temporary, &path).map_err(io(&path))
     }
 

@@ -475,6 +475,36 @@ impl Daemon {
         );
     }
 
+    /// Waits until the daemon's Docker events stream is connected: no
+    /// `Docker events: ...; reconnecting in Ns` line follows the last one
+    /// within its N seconds and two more.
+    fn wait_events_connected(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let failures = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains("Docker events:"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        loop {
+            let before = failures(&self.log());
+            let delay = before
+                .last()
+                .and_then(|l| l.rsplit("reconnecting in ").next())
+                .and_then(|t| t.trim().trim_end_matches('s').parse::<u64>().ok())
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_secs(delay + 2));
+            if failures(&self.log()).len() == before.len() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Docker events never reconnected:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// SIGTERM; it must exit 0 soon.
     fn stop(mut self) {
         let _ = Command::new("kill")
@@ -716,6 +746,16 @@ impl World {
             .trim()
             .parse()
             .expect("a count")
+    }
+
+    /// The commits since `head` record a new apply of `app`: its
+    /// `applied.yaml` (source commit, spec hashes) changed.
+    fn assert_recorded_since(&self, head: &str, app: &str) {
+        let changed = self.git(&["diff", "--name-only", head, "HEAD"]);
+        assert!(
+            changed.contains(&format!("apps/{app}/applied.yaml")),
+            "the apply was not recorded: {changed}"
+        );
     }
 
     /// The state repository is whole: `git fsck` passes, HEAD is
@@ -962,6 +1002,10 @@ fn the_daemon_rides_out_an_engine_outage() {
     // Its Docker events reconnected too: a killed container is healed
     // (Compose starts it again) without waiting for the five-minute drift
     // check, which only a Docker event can bring forward.
+    // Events in the window before it reconnects are lost (it reconnects
+    // with a backoff of up to 60 s, and only a drift check finds them), so
+    // first wait until its last retry went without a new failure.
+    daemon.wait_events_connected(Duration::from_secs(180));
     let (_, worker) = engine.assert_app_runs(&app);
     let started = engine.inspect(&worker, "{{.State.StartedAt}}");
     let healed = drift_exited(&daemon.metrics());
@@ -1024,13 +1068,7 @@ fn a_full_state_file_system_fails_the_cycle_and_keeps_the_record() {
     assert_ne!(world.state_head(), head, "the change was recorded");
     let message = world.git(&["log", "-1", "--format=%s"]);
     assert!(message.contains("1 updated"), "{message}");
-    let applied = std::fs::read_to_string(
-        world
-            .state_dir
-            .join(format!("apps/{app}/files/compose.yaml")),
-    )
-    .expect("the recorded compose file");
-    assert!(applied.contains("MODE: two"), "{applied}");
+    world.assert_recorded_since(&head, &app);
     world.assert_state_repo_sound(None);
     drop(tmpfs);
 }
@@ -1071,12 +1109,85 @@ fn a_full_state_repository_fails_the_commit_and_recovers() {
     let (_, worker) = engine.assert_app_runs(&app);
     assert_eq!(engine.env(&worker, "MODE").as_deref(), Some("two"));
     assert_ne!(world.state_head(), head, "the change was recorded");
-    let committed = world.git(&["show", &format!("HEAD:apps/{app}/files/compose.yaml")]);
-    assert!(committed.contains("MODE: two"), "{committed}");
+    world.assert_recorded_since(&head, &app);
     world.assert_state_repo_sound(None);
     // Nothing is left uncommitted.
     let dirty = world.git(&["status", "--porcelain"]);
     assert_eq!(dirty, "", "uncommitted state files");
+    drop(tmpfs);
+}
+
+#[test]
+fn a_full_apps_folder_fails_the_record_and_recovers() {
+    full_apps_folder(false);
+}
+
+/// A known bug, left for the cycle's owners: the cycle that could not write
+/// its record had applied the change; the next cycle finds nothing to do
+/// (live state matches) and writes nothing, so `applied.yaml` keeps the
+/// old source commit and spec hashes and the state repository never
+/// records that apply.
+#[test]
+#[ignore = "known bug: an apply whose record failed is never recorded (cycle.rs)"]
+fn a_full_apps_folder_then_the_apply_is_recorded() {
+    full_apps_folder(true);
+}
+
+/// `apps/` of the state directory fills up during a cycle that applies a
+/// change. With `check_record`, the recovered state repository must record
+/// that apply.
+fn full_apps_folder(check_record: bool) {
+    let tag = if check_record {
+        "faults-record"
+    } else {
+        "faults-fullapps"
+    };
+    let Some(world) = World::new(tag, None) else {
+        return;
+    };
+    // Only `apps/` is small: the fetch and the apply succeed; writing the
+    // record (applied.yaml, the compiled files, status.yaml) does not.
+    let apps = world.state_dir.join("apps");
+    let Some(tmpfs) = Tmpfs::mount(&apps, "1m") else {
+        return;
+    };
+    let engine = world.engine.clone();
+    let app = world.app.clone();
+    world.commit_app("one", 0);
+    world.converge();
+    engine.assert_app_runs(&app);
+    let head = world.state_head();
+
+    let filler = apps.join("filler");
+    tmpfs.fill(&filler);
+    world.commit_app("two", 0);
+    let ran = world.run_once();
+    assert_eq!(ran.code, Some(1), "{}", ran.describe());
+    assert!(
+        ran.stderr.contains("No space left on device"),
+        "the error says why: {}",
+        ran.describe()
+    );
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.describe());
+    world.assert_state_repo_sound(Some(&head));
+    engine.assert_app_runs(&app);
+    // No half-written file is left behind.
+    let leftovers = common::run_ok(Command::new("find").arg(&apps).args(["-name", "*.tmp~"]));
+    assert_eq!(leftovers, "", "temporary files left in apps/");
+
+    std::fs::remove_file(&filler).expect("the filler goes");
+    world.converge();
+    let (_, worker) = engine.assert_app_runs(&app);
+    assert_eq!(engine.env(&worker, "MODE").as_deref(), Some("two"));
+    if check_record {
+        world.assert_recorded_since(&head, &app);
+    }
+    world.assert_state_repo_sound(None);
+    assert_eq!(
+        world.git(&["status", "--porcelain"]),
+        "",
+        "uncommitted state files"
+    );
     drop(tmpfs);
 }
 
