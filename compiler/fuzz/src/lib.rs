@@ -125,7 +125,10 @@ pub fn check_soundly(text: &str) -> Checked {
 pub fn lower_soundly(checked: &Checked, target: Target, options: &LowerOptions) -> Built {
     let built = heliosc::lower_checked(checked.clone(), Some(target), options);
     let again = heliosc::lower_checked(checked.clone(), Some(target), options);
-    assert_eq!(built.files, again.files, "{target:?}: lowering twice differs");
+    assert_eq!(
+        built.files, again.files,
+        "{target:?}: lowering twice differs"
+    );
     assert_eq!(
         built.diagnostics, again.diagnostics,
         "{target:?}: lowering diagnostics differ"
@@ -275,7 +278,10 @@ fn helios_variable(name: &str) -> bool {
 pub fn documents(contents: &str) -> Vec<&str> {
     contents
         .split("\n---\n")
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        })
         .collect()
 }
 
@@ -425,13 +431,19 @@ fn compose_expand(value: &str) -> (String, bool) {
 /// Compose reads back every plain env value exactly, and keeps the literal
 /// text of every secret-bearing one.
 fn compose_env_semantics(app: &heliosc::ir::App, files: &[OutputFile]) {
-    let compose = files.iter().find(|f| f.path == "compose.yaml").expect("compose.yaml");
+    let compose = files
+        .iter()
+        .find(|f| f.path == "compose.yaml")
+        .expect("compose.yaml");
     let value = yaml(&compose.path, &compose.contents);
     for (name, service) in &app.services {
         let environment = &value["services"][name.as_str()]["environment"];
         for (key, expected) in &service.env {
             let written = scalar_text(&environment[key.as_str()]).unwrap_or_else(|| {
-                panic!("compose.yaml: service `{name}` has no string `{key}`:\n{}", compose.contents)
+                panic!(
+                    "compose.yaml: service `{name}` has no string `{key}`:\n{}",
+                    compose.contents
+                )
             });
             let (read, interpolated) = compose_expand(&written);
             match expected.plain_text() {

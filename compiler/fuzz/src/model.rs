@@ -28,7 +28,12 @@ const DATABASE_TYPES: &[(&str, &str, u16)] = &[
 ];
 const DATABASE_FIELDS: &[&str] = &["HOST", "PORT", "USER", "NAME", "PASSWORD", "URL"];
 const SECRET_NAMES: &[&str] = &["STRIPE_KEY", "TOKEN", "SMTP_PASSWORD", "_X1"];
-const DOMAINS: &[&str] = &["shop.example.com", "localhost", "example.org", "apps.internal"];
+const DOMAINS: &[&str] = &[
+    "shop.example.com",
+    "localhost",
+    "example.org",
+    "apps.internal",
+];
 const REPOSITORIES: &[&str] = &[
     "registry.example.com/shop",
     "ghcr.io/acme/app",
@@ -243,7 +248,11 @@ struct Writer {
 impl Writer {
     /// `key: value` at `depth`, value already YAML.
     fn scalar(&mut self, depth: usize, key: &str, value: &str) {
-        let _ = writeln!(self.out, "{}{key}: {value}", " ".repeat(depth * self.indent));
+        let _ = writeln!(
+            self.out,
+            "{}{key}: {value}",
+            " ".repeat(depth * self.indent)
+        );
     }
 
     /// `key:` then the entries, in block style, or `key: {a: b, ...}` in
@@ -282,12 +291,17 @@ pub fn render(model: &Model) -> (String, LowerOptions) {
         indent: 2 + usize::from(model.indent % 3),
     };
     if model.comment {
-        w.out.push_str("# yaml-language-server: $schema=../../schema/heliosfile.schema.json\n");
+        w.out
+            .push_str("# yaml-language-server: $schema=../../schema/heliosfile.schema.json\n");
     }
     w.scalar(0, "name", app);
     w.scalar(0, "version", "1");
     if let Some(kubernetes) = model.target {
-        w.scalar(0, "target", if kubernetes { "kubernetes" } else { "compose" });
+        w.scalar(
+            0,
+            "target",
+            if kubernetes { "kubernetes" } else { "compose" },
+        );
     }
     let domain = model.domain.map(|d| pick(DOMAINS, d));
     if let Some(domain) = domain {
@@ -302,7 +316,10 @@ pub fn render(model: &Model) -> (String, LowerOptions) {
                 entries.push(("context".to_string(), quoted(".")));
             }
             if build.args {
-                entries.push(("args".to_string(), "{NODE_ENV: production, A_1: \"x y\"}".to_string()));
+                entries.push((
+                    "args".to_string(),
+                    "{NODE_ENV: production, A_1: \"x y\"}".to_string(),
+                ));
             }
         } else {
             entries.push((
@@ -469,7 +486,10 @@ pub fn render(model: &Model) -> (String, LowerOptions) {
             field("tls", tls.to_string());
         }
         if let Some(recreate) = service.strategy {
-            field("strategy", if recreate { "recreate" } else { "rolling" }.to_string());
+            field(
+                "strategy",
+                if recreate { "recreate" } else { "rolling" }.to_string(),
+            );
         }
         w.mapping(1, name, &fields, true);
     }
@@ -515,10 +535,14 @@ pub fn render(model: &Model) -> (String, LowerOptions) {
                 .kubernetes
                 .ingress_class
                 .map(|b| if b { "nginx" } else { "traefik" }.to_string()),
-            cluster_issuer: model
-                .kubernetes
-                .cluster_issuer
-                .map(|b| if b { "letsencrypt-staging" } else { "internal-ca" }.to_string()),
+            cluster_issuer: model.kubernetes.cluster_issuer.map(|b| {
+                if b {
+                    "letsencrypt-staging"
+                } else {
+                    "internal-ca"
+                }
+                .to_string()
+            }),
             split: model.kubernetes.split,
         },
         ..LowerOptions::default()
@@ -531,4 +555,3 @@ pub fn render(model: &Model) -> (String, LowerOptions) {
     }
     (w.out, options)
 }
-

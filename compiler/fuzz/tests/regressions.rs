@@ -14,7 +14,10 @@ fn replay_folder(target: &str, folder: &Path) -> usize {
     let mut count = 0;
     for entry in entries {
         let path = entry.expect("a folder entry").path();
-        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
             continue;
         }
         let data = std::fs::read(&path).expect("readable input");
@@ -51,6 +54,10 @@ fn every_valid_fixture_lowers_to_both_targets() {
         let path = entry.expect("an entry").path();
         let text = std::fs::read_to_string(&path).expect("a fixture");
         let (clean, lowered) = heliosc_fuzz::parse_check(&text);
-        assert!(clean && lowered, "{} does not lower to both targets", path.display());
+        assert!(
+            clean && lowered,
+            "{} does not lower to both targets",
+            path.display()
+        );
     }
 }

@@ -5,8 +5,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use helios_reconciler::secrets::env_file::{self, EnvDialect};
 use helios_reconciler::secrets::Secret;
+use helios_reconciler::secrets::env_file::{self, EnvDialect};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -19,7 +19,11 @@ enum Input {
 }
 
 fn dialect(v2: bool) -> EnvDialect {
-    if v2 { EnvDialect::ComposeV2 } else { EnvDialect::ComposeV1 }
+    if v2 {
+        EnvDialect::ComposeV2
+    } else {
+        EnvDialect::ComposeV1
+    }
 }
 
 fuzz_target!(|input: Input| {
@@ -41,7 +45,10 @@ fuzz_target!(|input: Input| {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.expose().to_string()))
                         .collect();
-                    assert_eq!(read, expected, "{dialect:?} reads back other values from:\n{text:?}");
+                    assert_eq!(
+                        read, expected,
+                        "{dialect:?} reads back other values from:\n{text:?}"
+                    );
                 }
                 Err(refused) => {
                     let index: usize = refused

@@ -17,16 +17,18 @@ fuzz_target!(|text: &str| {
     };
     match secrets_file::render(&parsed) {
         Ok(rendered) => {
-            let again = secrets_file::parse(&rendered).unwrap_or_else(|e| {
-                panic!("render's output does not parse: {e}\n{rendered:?}")
-            });
+            let again = secrets_file::parse(&rendered)
+                .unwrap_or_else(|e| panic!("render's output does not parse: {e}\n{rendered:?}"));
             assert_eq!(
                 exposed(&again),
                 exposed(&parsed),
                 "round trip changed the map; rendered: {rendered:?}"
             );
             // Rendering is a fixed point.
-            assert_eq!(secrets_file::render(&again).as_deref(), Ok(rendered.as_str()));
+            assert_eq!(
+                secrets_file::render(&again).as_deref(),
+                Ok(rendered.as_str())
+            );
         }
         Err(_) => assert!(
             parsed.values().any(|v| v.uncarriable().is_some()),
