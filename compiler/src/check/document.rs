@@ -116,6 +116,15 @@ pub(crate) fn check_document(ck: &mut Checker<'_>, root: &Node) -> Option<App> {
             ));
             return None;
         }
+        if let Some(bad) = super::values::invalid_image_char(&image) {
+            ck.report(diag::invalid_image_reference(
+                "`image`",
+                &image,
+                bad,
+                entry.value.span,
+            ));
+            return None;
+        }
         Some(image)
     });
     let build = match top.get("build") {

@@ -318,6 +318,10 @@ impl Checker<'_> {
             ));
             return None;
         }
+        if let Some(bad) = invalid_image_char(&image) {
+            self.report(diag::invalid_image_reference(what, &image, bad, node.span));
+            return None;
+        }
         let last = image.rsplit('/').next().unwrap_or(&image);
         if !last.contains('@') {
             match last.split_once(':') {
@@ -330,6 +334,15 @@ impl Checker<'_> {
         }
         Some(image)
     }
+}
+
+/// The first character of `image` that no image reference can hold
+/// (`[registry[:port]/]path[:tag][@digest]`, an IPv6 registry in `[ ]`,
+/// `+` in a digest's algorithm), if any.
+pub(crate) fn invalid_image_char(image: &str) -> Option<char> {
+    image
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-/:@+[]".contains(*c)))
 }
 
 /// Parses a Kubernetes quantity into bytes: a number with an optional

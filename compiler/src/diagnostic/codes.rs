@@ -567,6 +567,25 @@ define_codes! {
     /// Fix: shorten the name (or the `domain`).
     H0604 => "kubernetes-name-too-long", Error;
 
+    /// An image reference holds a character no image reference can hold.
+    ///
+    /// An image reference is `[registry[:port]/]path[:tag][@digest]`:
+    /// letters, digits and `. _ - / : @` (and `[ ]` around an IPv6
+    /// registry, `+` in a digest's algorithm). Anything else is a typo, or
+    /// text that Compose would read as something else: a `$` starts a
+    /// variable there, so `r$x:1` would silently run another image.
+    ///
+    /// Example:
+    ///
+    /// ```yaml
+    /// services:
+    ///   web: { image: "registry.example.com/shop:$TAG" }
+    /// ```
+    ///
+    /// Fix: write the reference itself; a tag that changes per build is
+    /// `heliosc build --tag` (with `image:` at the top level).
+    H0605 => "invalid-image-reference", Error;
+
     /// A `${...}` reference names something that does not exist.
     ///
     /// The part before the dot must be a service, a database, `secret` or

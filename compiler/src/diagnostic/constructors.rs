@@ -689,3 +689,28 @@ pub(crate) fn kubernetes_name_too_long(
     )
     .with_help(format!("{why}; shorten it"))
 }
+
+/// [`Code::H0605`]: a character no image reference can hold.
+pub(crate) fn invalid_image_reference(
+    what: &str,
+    image: &str,
+    bad: char,
+    span: Span,
+) -> Diagnostic {
+    let shown = if bad.is_control() {
+        format!("U+{:04X}", u32::from(bad))
+    } else {
+        format!("`{bad}`")
+    };
+    let mut help = "an image reference is `[registry[:port]/]path[:tag][@digest]`: letters, digits and `. _ - / : @`".to_string();
+    if bad == '$' {
+        help.push_str("; Compose would read `$` as the start of a variable, so a tag that changes per build goes through `heliosc build --tag`");
+    }
+    Diagnostic::new(
+        Code::H0605,
+        span,
+        format!("{what} `{image}` is not an image reference: it holds {shown}"),
+        "not an image reference",
+    )
+    .with_help(help)
+}
