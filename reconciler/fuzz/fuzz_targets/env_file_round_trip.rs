@@ -5,8 +5,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use helios_reconciler::secrets::Secret;
-use helios_reconciler::secrets::env_file::{self, EnvDialect};
+use helios_reconciler_fuzz::secrets::Secret;
+use helios_reconciler_fuzz::secrets::env_file::{self, EnvDialect};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! (render refuses values it cannot carry: a line break or a NUL).
 #![no_main]
 
-use helios_reconciler::secrets::{Secret, secrets_file};
+use helios_reconciler_fuzz::secrets::{Secret, secrets_file};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
