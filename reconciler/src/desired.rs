@@ -356,13 +356,13 @@ fn compose_components(
     for (name, service) in compose.services {
         let kind = match service
             .labels
-            .get("dev.helios.component")
+            .get(heliosc::lower::labels::COMPONENT)
             .map(String::as_str)
         {
-            Some("database") => ComponentKind::Database,
+            Some(heliosc::lower::labels::COMPONENT_DATABASE) => ComponentKind::Database,
             _ => ComponentKind::Service,
         };
-        let Some(spec_hash) = service.labels.get("dev.helios.spec-hash") else {
+        let Some(spec_hash) = service.labels.get(heliosc::lower::labels::SPEC_HASH) else {
             return Err(format!(
                 "error: service `{name}` of the compiled compose.yaml has no dev.helios.spec-hash label\n"
             ));

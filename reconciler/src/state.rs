@@ -134,6 +134,17 @@ pub struct AppliedComponent {
     pub secrets: BTreeMap<String, String>,
 }
 
+impl AppliedComponent {
+    /// The record of a component as it is applied.
+    pub fn of(component: &crate::desired::DesiredComponent) -> Self {
+        Self {
+            kind: component.kind,
+            spec_hash: component.spec_hash.clone(),
+            secrets: component.secret_digests.clone(),
+        }
+    }
+}
+
 /// The outcome of a cycle for one app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -301,6 +312,28 @@ impl StateDir {
         Ok(self.dir.join("apps").join(safe_name(app)?))
     }
 
+    /// Whether `apps/<app>/applied.yaml` records `app` as it is now: the
+    /// same Heliosfile, compiled files and components (spec hashes and
+    /// secret digests), whatever the source commit.
+    pub fn applied_describes(&self, app: &DesiredApp) -> Result<bool, StateError> {
+        let Some(applied) = self.read_applied(&app.name)? else {
+            return Ok(false);
+        };
+        let files: BTreeMap<String, String> = app
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), sha256_hex(&f.contents)))
+            .collect();
+        let components: BTreeMap<String, AppliedComponent> = app
+            .components
+            .iter()
+            .map(|(key, c)| (key.clone(), AppliedComponent::of(c)))
+            .collect();
+        Ok(applied.source_path == app.source_path
+            && applied.files == files
+            && applied.components == components)
+    }
+
     /// Writes `apps/<app>/applied.yaml` and the compiled files beside it.
     pub fn write_applied(&self, app: &DesiredApp, source_commit: &str) -> Result<(), StateError> {
         let dir = self.app_dir(&app.name)?;
@@ -319,14 +352,7 @@ impl StateDir {
             components: app
                 .components
                 .iter()
-                .map(|(key, c)| {
-                    let applied = AppliedComponent {
-                        kind: c.kind,
-                        spec_hash: c.spec_hash.clone(),
-                        secrets: c.secret_digests.clone(),
-                    };
-                    (key.clone(), applied)
-                })
+                .map(|(key, c)| (key.clone(), AppliedComponent::of(c)))
                 .collect(),
         };
         self.write_if_changed(&relative.join("applied.yaml"), &to_yaml(&applied)?)

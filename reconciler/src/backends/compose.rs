@@ -38,16 +38,11 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The label every container the compiler emits carries: the app's name.
-pub const APP_LABEL: &str = "dev.helios.app";
-/// The label naming the service (or database) a container runs.
-pub const SERVICE_LABEL: &str = "dev.helios.service";
-/// The label telling a service from a database.
-pub const COMPONENT_LABEL: &str = "dev.helios.component";
-/// The label holding the hash of the compiled service definition.
-pub const SPEC_HASH_LABEL: &str = "dev.helios.spec-hash";
-/// The label holding the keyed digest of the secret values a service uses.
-pub const SECRETS_DIGEST_LABEL: &str = "dev.helios.secrets-digest";
+// The label names are the compiler's (one owner: `heliosc::lower::labels`).
+pub use heliosc::lower::labels::{
+    APP as APP_LABEL, COMPONENT as COMPONENT_LABEL, SECRETS_DIGEST as SECRETS_DIGEST_LABEL,
+    SERVICE as SERVICE_LABEL, SPEC_HASH as SPEC_HASH_LABEL,
+};
 /// The label Compose (v1 and v2) sets on everything of a project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label Compose sets on a volume: its name in the compose file.
@@ -519,9 +514,9 @@ impl Backend for ComposeBackend {
         if whole {
             args.push("--remove-orphans");
         }
-        // The count of containers is given explicitly: `up` of Compose v1
-        // leaves a service whose containers match its spec alone even when
-        // one of its replicas was removed, and removes no extra ones.
+        // The count of containers is given explicitly, so that exactly
+        // `replicas` run afterwards however many ran before (one removed
+        // by hand, or one too many).
         let scales: Vec<String> = components
             .iter()
             .filter_map(|key| {
@@ -529,7 +524,6 @@ impl Backend for ComposeBackend {
                 Some(format!("{key}={replicas}"))
             })
             .collect();
-        let mut args: Vec<&str> = args;
         for scale in &scales {
             args.push("--scale");
             args.push(scale);

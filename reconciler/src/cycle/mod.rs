@@ -666,13 +666,17 @@ impl<B: Backend> Reconciler<B> {
                 continue;
             };
             let diagnostics = run.diagnostics.get(name).cloned().unwrap_or_default();
-            // A failed apply keeps the last applied record; an unchanged app
-            // gets one only if it has none (a state dir started afresh).
+            // A failed apply keeps the last applied record. An unchanged app
+            // (live state is what it should be) gets one when its record
+            // does not say so: none yet (a state dir started afresh), or an
+            // apply whose record could not be written (a full disk).
+            let mut rewritten = false;
             if let Some(wanted) = desired.apps.get(name)
                 && result != AppResult::Failed
-                && (run.applied.contains(name) || self.state.read_applied(name)?.is_none())
+                && (run.applied.contains(name) || !self.state.applied_describes(wanted)?)
             {
                 self.state.write_applied(wanted, source_commit)?;
+                rewritten = !run.applied.contains(name);
             }
             let previous = self.state.read_status(name)?;
             // An app nothing happened to keeps its record, so that an idle
@@ -680,7 +684,7 @@ impl<B: Backend> Reconciler<B> {
             let same = previous
                 .as_ref()
                 .is_some_and(|p| p.result == result && p.diagnostics == diagnostics);
-            if same && !run.applied.contains(name) {
+            if same && !run.applied.contains(name) && !rewritten {
                 continue;
             }
             let mut durations = run.durations.get(name).cloned().unwrap_or_default();
