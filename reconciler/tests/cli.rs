@@ -360,12 +360,16 @@ fn the_daemon_wakes_on_a_commit_serves_metrics_and_stops_on_sigterm() {
     let (repo, config) = empty_config_repo(dir.path());
     let state = dir.path().join("state");
     let log = dir.path().join("daemon.log");
+    let secrets = dir.path().join("secrets.env");
+    std::fs::write(&secrets, "TOKEN=one\n").expect("a secrets file");
     let port = free_port();
     let mut daemon = Command::new(BINARY)
         .args(["run", "--repo"])
         .arg(&config)
         .args(["--backend", "compose", "--state-dir"])
         .arg(&state)
+        .arg("--secrets-file")
+        .arg(&secrets)
         // Only a wake-up can start a second cycle within the test.
         .args(["--interval", "1h", "--listen", &format!("127.0.0.1:{port}")])
         .env_remove("RUST_LOG")
@@ -398,10 +402,28 @@ fn the_daemon_wakes_on_a_commit_serves_metrics_and_stops_on_sigterm() {
         read_log()
     );
 
-    // Both cycles compared live state and had nothing to apply.
+    // A rotated secret wakes it too, with no commit (written as secret
+    // managers do: a new file renamed over the old one).
+    let replacement = dir.path().join("secrets.env.new");
+    std::fs::write(&replacement, "TOKEN=s3cr3t-two\n").expect("a new secrets file");
+    std::fs::rename(&replacement, &secrets).expect("renamed over");
+    let third = wait_for(Duration::from_secs(3), || (cycles() == 3).then_some(()));
+    assert!(
+        third.is_some(),
+        "the secrets file woke nothing:\n{}",
+        read_log()
+    );
+    assert!(
+        read_log().contains("the secrets file changed"),
+        "{}",
+        read_log()
+    );
+    assert!(!read_log().contains("s3cr3t-two"), "{}", read_log());
+
+    // Every cycle compared live state and had nothing to apply.
     let metrics = http_get(port, "/metrics").unwrap_or_default();
     assert!(
-        metrics.contains("helios_cycles_total{outcome=\"unchanged\"} 2\n"),
+        metrics.contains("helios_cycles_total{outcome=\"unchanged\"} 3\n"),
         "{metrics}"
     );
     assert!(
