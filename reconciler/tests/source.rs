@@ -355,7 +355,7 @@ fn password_in_url_and_bad_branch_are_refused() {
 }
 
 #[test]
-fn repo_without_heliosfile_reads_empty() {
+fn repo_without_heliosfile_reads_empty_and_a_missing_path_is_an_error() {
     let tmp = scratch("no-heliosfile");
     let dir = tmp.path();
     let remote = remote(dir);
@@ -363,10 +363,14 @@ fn repo_without_heliosfile_reads_empty() {
     let mut source = source(dir, "main", "");
     source.fetch().unwrap();
     assert_eq!(source.read_heliosfiles(commit).unwrap(), []);
-    // So does a path that does not exist at that commit.
+    // A path that names nothing at that commit is an error, never an
+    // empty host (reconciling nothing would remove every app).
     let mut elsewhere = self::source(dir, "main", "hosts/edge-9");
     elsewhere.fetch().unwrap();
-    assert_eq!(elsewhere.read_heliosfiles(commit).unwrap(), []);
+    match elsewhere.read_heliosfiles(commit) {
+        Err(SourceError::PathMissing { path, .. }) => assert_eq!(path, "hosts/edge-9"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(elsewhere.tree_id(commit).unwrap(), None);
 }
 
@@ -483,7 +487,7 @@ fn credentials_from_files_and_environment() {
         Auth::Token { username, token } => {
             assert_eq!(username, DEFAULT_TOKEN_USER);
             assert_eq!(token.expose(), TOKEN);
-            assert_eq!(format!("{token:?} {token}"), "*** ***");
+            assert_eq!(format!("{token:?} {token}"), "Secret(***) ***");
         }
         other => panic!("{other:?}"),
     }
