@@ -27,18 +27,32 @@ impl<B> Reconciler<B> {
         user_secrets: &BTreeMap<String, Secret>,
         generate: bool,
     ) -> Result<AppSecrets, String> {
+        let missing: Vec<String> = app
+            .secrets
+            .iter()
+            .filter(|name| !user_secrets.contains_key(*name))
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !missing.is_empty() {
+            let what = match missing.as_slice() {
+                [one] => format!("secret {one} is declared but"),
+                many => format!("secrets {} are declared but", many.join(", ")),
+            };
+            return Err(match &self.options.secrets_file {
+                Some(path) => format!(
+                    "{what} `{}` has no value for {}; nothing of the app is applied until it has one",
+                    path.display(),
+                    if missing.len() == 1 { "it" } else { "them" }
+                ),
+                None => format!(
+                    "{what} no --secrets-file is given; nothing of the app is applied until it has a value"
+                ),
+            });
+        }
         let mut secrets = AppSecrets::default();
         for name in &app.secrets {
             let Some(value) = user_secrets.get(name) else {
-                return Err(match &self.options.secrets_file {
-                    Some(path) => format!(
-                        "secret `{name}` is declared but `{}` has no value for it; nothing of the app is applied until it has one",
-                        path.display()
-                    ),
-                    None => format!(
-                        "secret `{name}` is declared but no --secrets-file is given; nothing of the app is applied until it has a value"
-                    ),
-                });
+                continue;
             };
             if let Some(why) = value.uncarriable() {
                 return Err(format!(

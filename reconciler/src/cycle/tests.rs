@@ -612,6 +612,8 @@ async fn each_app_gets_the_user_secrets_it_declares() {
     assert!(given["blog"].user.is_empty());
 }
 
+const MAIL: &str = "name: mail\nversion: 1\nsecrets: [SMTP_USER, SMTP_PASSWORD]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      USER: ${secret.SMTP_USER}\n      PASSWORD: ${secret.SMTP_PASSWORD}\n";
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_declared_secret_without_a_value_holds_its_app_only() {
     let mut f = fixture(
@@ -619,11 +621,22 @@ async fn a_declared_secret_without_a_value_holds_its_app_only() {
         &[
             ("shop/Heliosfile", Some(STRIPE)),
             ("blog/Heliosfile", Some(BLOG)),
+            ("mail/Heliosfile", Some(MAIL)),
         ],
     );
     with_secrets_file(&mut f, "OTHER=1\n");
     let report = f.reconciler.reconcile().await.expect("a cycle");
     assert!(!report.converged);
+    // Every missing one is named.
+    let mail = report.apps.iter().find(|a| a.app == "mail").expect("mail");
+    assert_eq!(mail.result, Some(AppResult::Held));
+    assert!(
+        mail.diagnostics
+            .iter()
+            .any(|d| d.contains("secrets `SMTP_PASSWORD`, `SMTP_USER` are declared but")),
+        "{:?}",
+        mail.diagnostics
+    );
     assert_eq!(result_of(&report, "shop"), Some(AppResult::Held));
     assert_eq!(result_of(&report, "blog"), Some(AppResult::Healthy));
     let shop = report.apps.iter().find(|a| a.app == "shop").expect("shop");
