@@ -348,10 +348,10 @@ fn parse_v2(text: &str) -> BTreeMap<String, String> {
         let parsed = match value.chars().next() {
             Some(quote @ ('\'' | '"')) => {
                 // The first quote not preceded by a backslash ends it.
-                let bytes: Vec<char> = value.chars().collect();
-                let end = (1..bytes.len()).find(|&i| bytes[i] == quote && bytes[i - 1] != '\\');
+                let chars: Vec<char> = value.chars().collect();
+                let end = (1..chars.len()).find(|&i| chars[i] == quote && chars[i - 1] != '\\');
                 let Some(end) = end else { continue };
-                let inner: String = bytes[1..end].iter().collect();
+                let inner: String = chars[1..end].iter().collect();
                 if quote == '\'' {
                     inner
                 } else {

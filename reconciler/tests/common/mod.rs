@@ -133,7 +133,13 @@ pub(crate) fn build_image(context: &Path, tag: &str) {
 /// Ids of the containers of one service of a Compose project (stopped
 /// ones too), sorted.
 pub(crate) fn container_ids(project: &str, service: &str) -> Vec<String> {
-    let mut ids: Vec<String> = run_ok(Command::new("docker").args([
+    container_ids_on(Command::new("docker"), project, service)
+}
+
+/// [`container_ids`] through `docker`, a `docker` command that may talk to
+/// another engine (`DOCKER_HOST`).
+pub(crate) fn container_ids_on(mut docker: Command, project: &str, service: &str) -> Vec<String> {
+    let mut ids: Vec<String> = run_ok(docker.args([
         "ps",
         "-aq",
         "--no-trunc",

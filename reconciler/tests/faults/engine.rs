@@ -49,21 +49,7 @@ impl Engine {
     /// Ids of the containers of one service of a Compose project (stopped
     /// ones too), sorted.
     pub(crate) fn ids(&self, project: &str, service: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .run_ok(&[
-                "ps",
-                "-aq",
-                "--no-trunc",
-                "--filter",
-                &format!("label=com.docker.compose.project={project}"),
-                "--filter",
-                &format!("label=com.docker.compose.service={service}"),
-            ])
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        ids.sort();
-        ids
+        common::container_ids_on(self.docker(), project, service)
     }
 
     /// The one container of a service, which must exist.
