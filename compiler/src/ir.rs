@@ -247,24 +247,14 @@ impl DatabaseKind {
         }
     }
 
-    /// The port the engine listens on.
+    /// The port the engine listens on ([`crate::lower::engines`]).
     pub const fn port(self) -> u16 {
-        match self {
-            Self::Postgresql => 5432,
-            Self::Mysql => 3306,
-            Self::Redis => 6379,
-            Self::Mongodb => 27017,
-        }
+        crate::lower::engines::engine(self).port
     }
 
-    /// The official image's repository.
+    /// The official image's repository ([`crate::lower::engines`]).
     pub const fn official_image(self) -> &'static str {
-        match self {
-            Self::Postgresql => "postgres",
-            Self::Mysql => "mysql",
-            Self::Redis => "redis",
-            Self::Mongodb => "mongo",
-        }
+        crate::lower::engines::engine(self).image
     }
 
     /// The URL scheme of `${db.URL}`.

@@ -137,8 +137,13 @@ pub struct Built {
     pub app: Option<ir::App>,
     /// The target built for, once known.
     pub target: Option<ir::Target>,
-    /// The output files, present exactly when there is no error.
+    /// The output files, present exactly when there is no error (the
+    /// files of [`lowered`](Self::lowered)).
     pub files: Vec<OutputFile>,
+    /// The structured output the files are rendered from: what the
+    /// target runs, component by component. Present exactly when
+    /// lowering succeeded.
+    pub lowered: Option<lower::Lowered>,
     /// Every error and warning, from checking and lowering.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -193,6 +198,7 @@ pub fn lower_checked(
         app: checked.app,
         target,
         files: Vec::new(),
+        lowered: None,
         diagnostics: checked.diagnostics,
     };
     let (Some(app), Some(target)) = (&built.app, target) else {
@@ -203,7 +209,10 @@ pub fn lower_checked(
         ir::Target::Kubernetes => lower::kubernetes::lower(app, options),
     };
     match lowered {
-        Ok(files) => built.files = files,
+        Ok(lowered) => {
+            built.files = lowered.files.clone();
+            built.lowered = Some(lowered);
+        }
         Err(mut diagnostics) => {
             built.diagnostics.append(&mut diagnostics);
             diagnostic::sort(&mut built.diagnostics);

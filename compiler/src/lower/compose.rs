@@ -6,13 +6,11 @@
 //! built sorted, so the output is the same bytes for the same input.
 
 use super::{
-    LowerOptions, OutputFile, ResolvedImage, database_password_variable, labels, render_env,
-    user_secret_variable,
+    Body, Component, ComponentKind, LowerOptions, Lowered, OutputFile, ResolvedImage,
+    database_password_variable, engines, labels, render_env, user_secret_variable,
 };
 use crate::diagnostic::Diagnostic;
-use crate::ir::{
-    App, Database, DatabaseKind, Healthcheck, Probe, Service, Strategy, format_duration,
-};
+use crate::ir::{App, Database, Healthcheck, Probe, Service, Strategy, format_duration};
 use docker_compose_types as dc;
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
@@ -24,8 +22,10 @@ pub const EDGE_NETWORK: &str = "helios-edge";
 /// The certificate resolver named in Traefik labels when TLS is on.
 pub const CERT_RESOLVER: &str = "letsencrypt";
 
-/// Lowers a checked app to `compose.yaml` and `.env.example`.
-pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<Diagnostic>> {
+/// Lowers a checked app: one [`Component`] per Compose service (each
+/// service and each database, by name), the data volumes, and the files
+/// `compose.yaml` and `.env.example` rendered from the same model.
+pub fn lower(app: &App, options: &LowerOptions) -> Result<Lowered, Vec<Diagnostic>> {
     let images = super::resolve_images(app, options)?;
     let compose = compose_model(app, options, &images);
     let yaml = super::to_yaml(&compose);
@@ -34,7 +34,7 @@ pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<D
         crate::VERSION,
         app.name
     );
-    Ok(vec![
+    let files = vec![
         OutputFile {
             path: "compose.yaml".to_string(),
             contents: format!("{header}{yaml}"),
@@ -43,7 +43,59 @@ pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<D
             path: ".env.example".to_string(),
             contents: env_example(app),
         },
-    ])
+    ];
+    let mut volumes: Vec<String> = app.databases.keys().map(|db| volume_name(db)).collect();
+    volumes.sort();
+    Ok(Lowered {
+        components: components(app, compose),
+        volumes,
+        files,
+    })
+}
+
+/// The components of the model, in the order `compose.yaml` lists them.
+fn components(app: &App, compose: dc::Compose) -> Vec<Component> {
+    compose
+        .services
+        .0
+        .into_iter()
+        .filter_map(|(name, service)| {
+            let service = service?;
+            let (kind, replicas, volumes) = match app.databases.get(&name) {
+                Some(database) => (
+                    ComponentKind::Database,
+                    1,
+                    vec![volume_name(&database.name)],
+                ),
+                None => (
+                    ComponentKind::Service,
+                    app.services.get(&name).map_or(1, |s| s.replicas),
+                    Vec::new(),
+                ),
+            };
+            Some(Component {
+                key: name.clone(),
+                kind,
+                owner: name,
+                spec_hash: label(&service, labels::SPEC_HASH).unwrap_or_default(),
+                replicas: Some(replicas),
+                volumes,
+                spec: super::to_yaml(&service),
+                body: Body::Compose(Box::new(service)),
+            })
+        })
+        .collect()
+}
+
+/// The value of a label of a service.
+fn label(service: &dc::Service, name: &str) -> Option<String> {
+    match &service.labels {
+        dc::Labels::Map(map) => map.get(name).cloned(),
+        dc::Labels::List(list) => list.iter().find_map(|entry| {
+            let (key, value) = entry.split_once('=')?;
+            (key == name).then(|| value.to_string())
+        }),
+    }
 }
 
 /// Every variable `compose.yaml` interpolates: each database's password and
@@ -470,85 +522,23 @@ fn finish_labels(
     service.labels = dc::Labels::Map(labels.into_iter().collect());
 }
 
-/// How the official image of an engine is run.
-struct Engine {
-    /// Where the image keeps its data (the volume is mounted there).
-    data_path: &'static str,
-    environment: Vec<(&'static str, String)>,
-    command: Option<Vec<String>>,
-    /// The native health check, run by a shell.
-    test: String,
-}
-
-fn engine(
-    data_path: &'static str,
-    environment: Vec<(&'static str, String)>,
-    command: Option<Vec<String>>,
-    test: String,
-) -> Engine {
-    Engine {
-        data_path,
-        environment,
-        command,
-        test,
-    }
-}
-
-/// The official image's data folder, port, environment and native check.
+/// The official image's data folder, port, environment and native check
+/// ([`engines`]). A Docker named volume starts empty, so the data goes at
+/// the root of the volume (no [`engines::Engine::data_subfolder`]).
 fn lower_database(app: &App, database: &Database, options: &LowerOptions) -> dc::Service {
-    let password = variable(&database_password_variable(&database.name));
-    let user = app.name.clone();
-    let Engine {
-        data_path,
-        environment,
-        command,
-        test,
-    } = match database.kind {
-        DatabaseKind::Postgresql => engine(
-            "/var/lib/postgresql/data",
-            vec![
-                ("POSTGRES_DB", user.clone()),
-                ("POSTGRES_PASSWORD", password),
-                ("POSTGRES_USER", user.clone()),
-            ],
-            None,
-            format!("pg_isready -U {user} -d {user}"),
-        ),
-        DatabaseKind::Mysql => engine(
-            "/var/lib/mysql",
-            vec![
-                ("MYSQL_DATABASE", user.clone()),
-                ("MYSQL_PASSWORD", password),
-                ("MYSQL_RANDOM_ROOT_PASSWORD", "yes".to_string()),
-                ("MYSQL_USER", user.clone()),
-            ],
-            None,
-            "mysqladmin ping -h 127.0.0.1 --silent".to_string(),
-        ),
-        DatabaseKind::Redis => engine(
-            "/data",
-            // redis-cli reads REDISCLI_AUTH; the server reads the same value
-                // as configuration on its standard input, so the password is
-                // neither in the compose file nor on a command line (`ps`).
-                vec![("REDISCLI_AUTH", password)],
-                Some(vec![
-                    "sh".to_string(),
-                    "-c".to_string(),
-                    "printf 'appendonly yes\\nrequirepass %s\\n' \"$$REDISCLI_AUTH\" | exec redis-server -".to_string(),
-                ]),
-                "redis-cli ping | grep -q PONG".to_string(),
-        ),
-        DatabaseKind::Mongodb => engine(
-            "/data/db",
-            vec![
-                ("MONGO_INITDB_DATABASE", user.clone()),
-                ("MONGO_INITDB_ROOT_PASSWORD", password),
-                ("MONGO_INITDB_ROOT_USERNAME", user.clone()),
-            ],
-            None,
-            "mongosh --quiet --eval 'quit(db.adminCommand(\"ping\").ok ? 0 : 1)'".to_string(),
-        ),
-    };
+    let engine = engines::engine(database.kind);
+    let user = &app.name;
+    let mut environment: BTreeMap<&str, String> = BTreeMap::new();
+    for name in [engine.database_env, engine.user_env].into_iter().flatten() {
+        environment.insert(name, user.clone());
+    }
+    environment.insert(
+        engine.password_env,
+        variable(&database_password_variable(&database.name)),
+    );
+    for (name, value) in engine.plain_env {
+        environment.insert(name, escape(value));
+    }
     let mut labels = common_labels(app, &database.name, labels::COMPONENT_DATABASE);
     labels.insert(
         labels::DATABASE_TYPE.to_string(),
@@ -561,22 +551,25 @@ fn lower_database(app: &App, database: &Database, options: &LowerOptions) -> dc:
     );
     let mut lowered = dc::Service {
         image: Some(database.effective_image()),
-        command: command.map(dc::Command::Args),
+        command: engine
+            .args
+            .map(|args| dc::Command::Args(args.iter().map(|a| escape(a)).collect())),
         environment: dc::Environment::KvPair(
             environment
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), Some(dc::SingleValue::String(v))))
                 .collect(),
         ),
-        expose: vec![database.kind.port().to_string()],
+        expose: vec![engine.port.to_string()],
         volumes: vec![dc::Volumes::Simple(format!(
-            "{}:{data_path}",
-            volume_name(&database.name)
+            "{}:{}",
+            volume_name(&database.name),
+            engine.data_path
         ))],
         healthcheck: Some(dc::Healthcheck {
             test: Some(dc::HealthcheckTest::Multiple(vec![
                 "CMD-SHELL".to_string(),
-                test,
+                escape(&engine.health_command(user, user)),
             ])),
             interval: Some("10s".to_string()),
             timeout: Some("5s".to_string()),

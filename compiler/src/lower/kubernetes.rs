@@ -8,13 +8,12 @@
 //! expands variables defined earlier in the list.
 
 use super::{
-    LowerOptions, OutputFile, ResolvedImage, database_password_variable, render_env,
-    user_secret_variable,
+    Body, Component, ComponentKind, KubeObject, LowerOptions, Lowered, OutputFile, ResolvedImage,
+    database_password_variable, engines, render_env, user_secret_variable,
 };
 use crate::diagnostic::{Diagnostic, constructors as diag};
 use crate::ir::{
-    App, Database, DatabaseKind, EnvPart, EnvValue, Healthcheck, Probe, SecretRef, Service,
-    Strategy,
+    App, Database, EnvPart, EnvValue, Healthcheck, Probe, SecretRef, Service, Strategy,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
@@ -56,13 +55,19 @@ const MAX_STATEFULSET_NAME: usize = 52;
 /// Longest key of a Secret (as of a ConfigMap): 253 characters.
 const MAX_SECRET_KEY: usize = 253;
 
-/// One object of the output, ready to serialize.
+/// One object of the output, serialized.
 struct Object {
     /// Position of the kind in the design's order.
     kind_order: usize,
     kind: &'static str,
+    api_version: &'static str,
     name: String,
+    namespace: Option<String>,
+    /// What it is made for, and for which service or database.
+    component: ComponentKind,
+    owner: String,
     yaml: String,
+    json: serde_json::Value,
 }
 
 const KIND_ORDER: [&str; 8] = [
@@ -76,20 +81,63 @@ const KIND_ORDER: [&str; 8] = [
     "HorizontalPodAutoscaler",
 ];
 
-fn object<T: Serialize>(kind: &'static str, name: &str, value: &T) -> Object {
+/// An object made for `owner` (a service or database name, or the app's
+/// name for its Namespace).
+fn object<T>(component: ComponentKind, owner: &str, value: &T) -> Object
+where
+    T: Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    let metadata = value.metadata();
     Object {
         kind_order: KIND_ORDER
             .iter()
-            .position(|k| *k == kind)
+            .position(|k| *k == T::KIND)
             .unwrap_or(KIND_ORDER.len()),
-        kind,
-        name: name.to_string(),
+        kind: T::KIND,
+        api_version: T::API_VERSION,
+        name: metadata.name.clone().unwrap_or_default(),
+        namespace: metadata.namespace.clone(),
+        component,
+        owner: owner.to_string(),
         yaml: super::to_yaml(value),
+        // Serializing a typed object to a JSON value cannot fail.
+        json: serde_json::to_value(value).unwrap_or_default(),
     }
 }
 
-/// Lowers a checked app to Kubernetes manifests and `secrets.required.yaml`.
-pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<Diagnostic>> {
+impl Object {
+    /// `Kind/namespace/name`, or `Kind/name` when cluster-scoped.
+    fn key(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{}/{namespace}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    fn into_component(self) -> Component {
+        Component {
+            key: self.key(),
+            kind: self.component,
+            owner: self.owner,
+            spec_hash: super::output::sha256_hex(&self.yaml),
+            replicas: None,
+            volumes: Vec::new(),
+            spec: self.yaml,
+            body: Body::Kubernetes(Box::new(KubeObject {
+                api_version: self.api_version.to_string(),
+                kind: self.kind.to_string(),
+                namespace: self.namespace,
+                name: self.name,
+                object: self.json,
+            })),
+        }
+    }
+}
+
+/// Lowers a checked app: one [`Component`] per Kubernetes object, in the
+/// manifests' order, and the files rendered from them (the manifests, as
+/// one stream or one file per object, and `secrets.required.yaml`).
+pub fn lower(app: &App, options: &LowerOptions) -> Result<Lowered, Vec<Diagnostic>> {
     let images = super::resolve_images(app, options)?;
     check_name_limits(app)?;
     let k8s = &options.kubernetes;
@@ -115,49 +163,55 @@ pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<D
             },
             ..Default::default()
         };
-        objects.push(object("Namespace", &namespace, &ns));
+        objects.push(object(ComponentKind::Namespace, &app.name, &ns));
     }
     for service in app.services.values() {
         let Some(image) = images.get(&service.name) else {
             continue;
         };
+        let owner = service.name.as_str();
         objects.push(object(
-            "Deployment",
-            &service.name,
+            ComponentKind::Service,
+            owner,
             &context.deployment(service, image),
         ));
         if service.all_ports().next().is_some() {
-            objects.push(object("Service", &service.name, &context.service(service)));
+            objects.push(object(
+                ComponentKind::Service,
+                owner,
+                &context.service(service),
+            ));
         }
         if service.http_port.is_some() {
             objects.push(object(
-                "Ingress",
-                &service.name,
+                ComponentKind::Service,
+                owner,
                 &context.ingress(service, k8s),
             ));
         }
         if service.replicas >= 2 {
             objects.push(object(
-                "PodDisruptionBudget",
-                &service.name,
+                ComponentKind::Service,
+                owner,
                 &context.pod_disruption_budget(&service.name),
             ));
         }
     }
     for database in app.databases.values() {
+        let owner = database.name.as_str();
         objects.push(object(
-            "StatefulSet",
-            &database.name,
+            ComponentKind::Database,
+            owner,
             &context.stateful_set(database),
         ));
         objects.push(object(
-            "Service",
-            &database.name,
+            ComponentKind::Database,
+            owner,
             &context.database_service(database),
         ));
         objects.push(object(
-            "NetworkPolicy",
-            &database.name,
+            ComponentKind::Database,
+            owner,
             &context.network_policy(database),
         ));
     }
@@ -196,7 +250,11 @@ pub fn lower(app: &App, options: &LowerOptions) -> Result<Vec<OutputFile>, Vec<D
         path: SECRETS_FILE.to_string(),
         contents: secrets_required(app, &namespace),
     });
-    Ok(files)
+    Ok(Lowered {
+        components: objects.into_iter().map(Object::into_component).collect(),
+        volumes: Vec::new(),
+        files,
+    })
 }
 
 /// Kubernetes limits that the Heliosfile's own rules do not already imply.
@@ -593,21 +651,36 @@ impl Context<'_> {
         }
     }
 
+    /// The official image's data folder, port, environment and native
+    /// check ([`engines`]); the database, user and password come from the
+    /// keys of `<db>-credentials`.
     fn stateful_set(&self, database: &Database) -> apps::StatefulSet {
-        let engine = engine(self.app, database);
+        let engine = engines::engine(database.kind);
         let secret = credentials_secret(&database.name);
-        let mut env: Vec<core::EnvVar> = engine
-            .secret_env
-            .iter()
+        let secret_env = [
+            (engine.database_env, "database"),
+            (Some(engine.password_env), "password"),
+            (engine.user_env, "username"),
+        ];
+        let mut env: Vec<core::EnvVar> = secret_env
+            .into_iter()
+            .filter_map(|(name, key)| name.map(|name| (name, key)))
             .map(|(name, key)| core::EnvVar {
                 name: name.to_string(),
                 value_from: Some(secret_key(&secret, key)),
                 ..Default::default()
             })
             .collect();
-        env.extend(engine.plain_env.iter().map(|(name, value)| core::EnvVar {
+        // A volume's root holds `lost+found`; some engines need an empty folder.
+        let plain = engine.data_subfolder_env().into_iter().chain(
+            engine
+                .plain_env
+                .iter()
+                .map(|(name, value)| (*name, value.to_string())),
+        );
+        env.extend(plain.map(|(name, value)| core::EnvVar {
             name: name.to_string(),
-            value: Some(value.to_string()),
+            value: Some(value),
             ..Default::default()
         }));
         env.sort_by(|a, b| a.name.cmp(&b.name));
@@ -617,7 +690,7 @@ impl Context<'_> {
                 command: Some(vec![
                     "sh".to_string(),
                     "-c".to_string(),
-                    engine.check.to_string(),
+                    engine.health_command(&self.app.name, &self.app.name),
                 ]),
             }),
             period_seconds: Some(10),
@@ -628,10 +701,13 @@ impl Context<'_> {
         let container = core::Container {
             name: database.name.clone(),
             image: Some(database.effective_image()),
-            args: engine.args.clone(),
+            // Kubernetes expands only `$(VAR)`: the engine's `$VAR` stays literal.
+            args: engine
+                .args
+                .map(|args| args.iter().map(|a| a.to_string()).collect()),
             ports: Some(vec![core::ContainerPort {
                 name: Some(port_name),
-                container_port: i32::from(database.kind.port()),
+                container_port: i32::from(engine.port),
                 protocol: Some("TCP".to_string()),
                 ..Default::default()
             }]),
@@ -736,71 +812,6 @@ impl Context<'_> {
                 ..Default::default()
             }),
         }
-    }
-}
-
-/// How the official image of an engine runs on Kubernetes.
-struct Engine {
-    data_path: &'static str,
-    /// Variables read from `<db>-credentials`: (variable, key).
-    secret_env: Vec<(&'static str, &'static str)>,
-    plain_env: Vec<(&'static str, String)>,
-    args: Option<Vec<String>>,
-    /// The native check, run by `sh -c`.
-    check: String,
-}
-
-fn engine(app: &App, database: &Database) -> Engine {
-    let name = &app.name;
-    match database.kind {
-        DatabaseKind::Postgresql => Engine {
-            data_path: "/var/lib/postgresql/data",
-            secret_env: vec![
-                ("POSTGRES_DB", "database"),
-                ("POSTGRES_PASSWORD", "password"),
-                ("POSTGRES_USER", "username"),
-            ],
-            // A volume's root holds `lost+found`; PostgreSQL needs an empty folder.
-            plain_env: vec![("PGDATA", "/var/lib/postgresql/data/pgdata".to_string())],
-            args: None,
-            check: format!("pg_isready -U {name} -d {name}"),
-        },
-        DatabaseKind::Mysql => Engine {
-            data_path: "/var/lib/mysql",
-            secret_env: vec![
-                ("MYSQL_DATABASE", "database"),
-                ("MYSQL_PASSWORD", "password"),
-                ("MYSQL_USER", "username"),
-            ],
-            plain_env: vec![("MYSQL_RANDOM_ROOT_PASSWORD", "yes".to_string())],
-            args: None,
-            check: "mysqladmin ping -h 127.0.0.1 --silent".to_string(),
-        },
-        DatabaseKind::Redis => Engine {
-            data_path: "/data",
-            secret_env: vec![("REDISCLI_AUTH", "password")],
-            plain_env: Vec::new(),
-            args: Some(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                // The password goes in as configuration on standard input,
-                // never on a command line that `ps` shows.
-                "printf 'appendonly yes\\nrequirepass %s\\n' \"$REDISCLI_AUTH\" | exec redis-server -".to_string(),
-            ]),
-            check: "redis-cli ping | grep -q PONG".to_string(),
-        },
-        DatabaseKind::Mongodb => Engine {
-            data_path: "/data/db",
-            secret_env: vec![
-                ("MONGO_INITDB_DATABASE", "database"),
-                ("MONGO_INITDB_ROOT_PASSWORD", "password"),
-                ("MONGO_INITDB_ROOT_USERNAME", "username"),
-            ],
-            plain_env: Vec::new(),
-            args: None,
-            check: "mongosh --quiet --eval 'quit(db.adminCommand(\"ping\").ok ? 0 : 1)'"
-                .to_string(),
-        },
     }
 }
 

@@ -1,10 +1,16 @@
-//! Lowering: the checked [`App`] to the files a target runs. What both
-//! targets share lives here (image resolution, secret variable names,
-//! rendering env values with references); each target has its own module.
+//! Lowering: the checked [`App`] to what a target runs, as data
+//! ([`Lowered`]: its components) and as the files rendered from it. What
+//! both targets share lives here (image resolution, secret variable names,
+//! rendering env values with references, the engines' facts in
+//! [`engines`]); each target has its own module.
 
 pub mod compose;
+pub mod engines;
 pub mod kubernetes;
 pub mod labels;
+mod output;
+
+pub use output::{Body, Component, ComponentKind, KubeObject, Lowered};
 
 use crate::diagnostic::{Diagnostic, constructors as diag};
 use crate::ir::{App, Build, Database, DatabaseKind, EnvPart, EnvValue, SecretRef, Service};
