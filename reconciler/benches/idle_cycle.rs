@@ -29,17 +29,12 @@
 //! `cargo bench -p helios-reconciler --bench idle_cycle -- --warm-up-time 1 --measurement-time 5`
 
 use criterion::{BatchSize, Criterion};
-use helios_reconciler::backend::{
-    AppSecrets, Backend, BackendError, Health, HealthState, Instance, InstanceStatus,
-    ObservedComponent, ObservedState,
-};
+use helios_reconciler::backends::fake::FakeBackend;
 use helios_reconciler::cycle::{CycleOptions, Outcome, Reconciler};
-use helios_reconciler::desired::DesiredApp;
 use helios_reconciler::source::{FetchOutcome, GitSource, SourceConfig};
 use helios_reconciler::state::StateDir;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How many apps the config repo holds.
@@ -58,95 +53,6 @@ const MEASURE_CPU: Duration = Duration::from_secs(1);
 /// the medians compared, so that load from other processes (which slows
 /// both through shared caches) falls on both alike.
 const ROUNDS: usize = 7;
-
-/// A benchmark fixture standing in for the Docker host, used only during
-/// setup (and the full-cycle benchmark): an idle cycle stops after the
-/// fetch and never calls the backend, so what it costs is the same whatever
-/// the backend. Live state is held in memory; every operation completes at
-/// once and every applied app is healthy.
-#[derive(Default)]
-struct InMemory {
-    live: Mutex<ObservedState>,
-}
-
-impl InMemory {
-    fn live(&self) -> Result<std::sync::MutexGuard<'_, ObservedState>, BackendError> {
-        self.live
-            .lock()
-            .map_err(|e| BackendError::Api(e.to_string()))
-    }
-}
-
-impl Backend for InMemory {
-    fn name(&self) -> &'static str {
-        "in-memory"
-    }
-
-    async fn observe(&self) -> Result<ObservedState, BackendError> {
-        Ok(self.live()?.clone())
-    }
-
-    async fn apply(
-        &self,
-        app: &DesiredApp,
-        components: &[String],
-        _secrets: &AppSecrets,
-    ) -> Result<(), BackendError> {
-        let mut live = self.live()?;
-        let observed = live.apps.entry(app.name.clone()).or_default();
-        for key in components {
-            let Some(wanted) = app.components.get(key) else {
-                continue;
-            };
-            observed.components.insert(
-                key.clone(),
-                ObservedComponent {
-                    kind: wanted.kind,
-                    instances: (0..wanted.replicas.unwrap_or(1))
-                        .map(|_| Instance {
-                            spec_hash: Some(wanted.spec_hash.clone()),
-                            secrets_digest: wanted.secrets_digest.clone(),
-                            status: InstanceStatus::Healthy,
-                        })
-                        .collect(),
-                },
-            );
-        }
-        observed.volumes.extend(app.volumes.iter().cloned());
-        Ok(())
-    }
-
-    async fn delete(
-        &self,
-        app: &str,
-        components: &[String],
-        _prune_volumes: bool,
-    ) -> Result<(), BackendError> {
-        if let Some(observed) = self.live()?.apps.get_mut(app) {
-            for key in components {
-                observed.components.remove(key);
-            }
-        }
-        Ok(())
-    }
-
-    async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
-        let mut live = self.live()?;
-        if prune_volumes {
-            live.apps.remove(app);
-        } else if let Some(observed) = live.apps.get_mut(app) {
-            observed.components.clear();
-        }
-        Ok(())
-    }
-
-    async fn health(&self, _app: &str) -> Result<Health, BackendError> {
-        Ok(Health {
-            state: HealthState::Healthy,
-            details: Vec::new(),
-        })
-    }
-}
 
 /// A small, valid app: a web service, and for every third app a database
 /// it reads its URL from.
@@ -293,7 +199,7 @@ fn main() {
         drift_interval: Duration::from_secs(24 * 3600),
         ..CycleOptions::default()
     };
-    let mut reconciler = Reconciler::new(source, state, InMemory::default(), options);
+    let mut reconciler = Reconciler::new(source, state, FakeBackend::default(), options);
 
     let started = Instant::now();
     let first = runtime

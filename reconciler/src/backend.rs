@@ -21,12 +21,15 @@
 //! - **Owned only.** `observe` reports only what carries the reconciler's
 //!   ownership labels; removal never touches anything else, and keeps data
 //!   volumes (Compose volumes, Kubernetes PersistentVolumeClaims, hence the
-//!   app's Namespace too) unless `prune_volumes` is set.
+//!   app's Namespace too) unless the plan marks them
+//!   [`VolumeAction::Delete`](crate::plan::VolumeAction::Delete) (`--prune-volumes`): the backend executes the
+//!   plan's [`VolumePlan`]s and decides nothing about volumes itself.
 //! - **Secrets by value, never in the desired app.** [`AppSecrets`] carries
 //!   them separately; Compose writes them to the env file, Kubernetes to
 //!   Secrets it creates once and never overwrites.
 
 use crate::desired::{ComponentKind, DesiredApp};
+use crate::plan::VolumePlan;
 use crate::secrets::Secret;
 use crate::secrets::env_file::Uncarriable;
 use serde::{Deserialize, Serialize};
@@ -51,20 +54,22 @@ pub trait Backend {
         secrets: &AppSecrets,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Deletes the given owned components of an app that stays.
+    /// Deletes the given owned components of an app that stays, and of
+    /// `volumes` (the plan's, for volumes the app no longer uses) those
+    /// marked [`VolumeAction::Delete`](crate::plan::VolumeAction::Delete).
     fn delete(
         &self,
         app: &str,
         components: &[String],
-        prune_volumes: bool,
+        volumes: &[VolumePlan],
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Removes every owned object of `app` (Compose: `down`). Data volumes
-    /// are kept unless `prune_volumes`.
+    /// Removes every owned object of `app` (Compose: `down`). Of its data
+    /// volumes, exactly those `volumes` marks [`VolumeAction::Delete`](crate::plan::VolumeAction::Delete) go.
     fn remove(
         &self,
         app: &str,
-        prune_volumes: bool,
+        volumes: &[VolumePlan],
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// The app's health right now; the caller polls it until healthy or
@@ -282,107 +287,22 @@ pub enum HealthState {
     Progressing,
     /// Some instance fails and will not get better by waiting.
     Unhealthy,
+    /// The rollout itself failed (Kubernetes: `ProgressDeadlineExceeded`):
+    /// the new version will not come up without a change.
+    Failed,
 }
 
 #[cfg(test)]
 mod tests {
     //! A whole plan → apply → observe sequence against an in-memory
-    //! stand-in, to check that applying a plan's steps converges: the next
+    //! backend, to check that applying a plan's steps converges: the next
     //! plan changes nothing.
 
     use super::*;
+    use crate::backends::fake::FakeBackend;
     use crate::desired::{DesiredOptions, DesiredState, desired_state};
     use crate::plan::{Phase, PlanOptions, plan};
-    use std::sync::Mutex;
     use std::task::{Context, Poll, Waker};
-
-    /// Live state held in memory; every operation completes at once.
-    struct InMemory {
-        live: Mutex<ObservedState>,
-    }
-
-    impl Backend for InMemory {
-        fn name(&self) -> &'static str {
-            "in-memory"
-        }
-
-        async fn observe(&self) -> Result<ObservedState, BackendError> {
-            Ok(self
-                .live
-                .lock()
-                .map_err(|e| BackendError::Api(e.to_string()))?
-                .clone())
-        }
-
-        async fn apply(
-            &self,
-            app: &DesiredApp,
-            components: &[String],
-            _secrets: &AppSecrets,
-        ) -> Result<(), BackendError> {
-            let mut live = self
-                .live
-                .lock()
-                .map_err(|e| BackendError::Api(e.to_string()))?;
-            let observed = live.apps.entry(app.name.clone()).or_default();
-            for key in components {
-                let wanted = &app.components[key];
-                observed.components.insert(
-                    key.clone(),
-                    ObservedComponent {
-                        kind: wanted.kind,
-                        instances: (0..wanted.replicas.unwrap_or(1))
-                            .map(|_| Instance {
-                                spec_hash: Some(wanted.spec_hash.clone()),
-                                secrets_digest: wanted.secrets_digest.clone(),
-                                status: InstanceStatus::Healthy,
-                            })
-                            .collect(),
-                    },
-                );
-            }
-            observed.volumes.extend(app.volumes.iter().cloned());
-            Ok(())
-        }
-
-        async fn delete(
-            &self,
-            app: &str,
-            components: &[String],
-            _prune_volumes: bool,
-        ) -> Result<(), BackendError> {
-            let mut live = self
-                .live
-                .lock()
-                .map_err(|e| BackendError::Api(e.to_string()))?;
-            if let Some(observed) = live.apps.get_mut(app) {
-                for key in components {
-                    observed.components.remove(key);
-                }
-            }
-            Ok(())
-        }
-
-        async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
-            let mut live = self
-                .live
-                .lock()
-                .map_err(|e| BackendError::Api(e.to_string()))?;
-            if prune_volumes {
-                live.apps.remove(app);
-            } else if let Some(observed) = live.apps.get_mut(app) {
-                observed.components.clear();
-            }
-            Ok(())
-        }
-
-        async fn health(&self, _app: &str) -> Result<Health, BackendError> {
-            Ok(Health {
-                state: HealthState::Healthy,
-                details: Vec::new(),
-            })
-        }
-    }
 
     /// Runs a future that never waits (the in-memory backend's).
     fn ready<T>(future: impl Future<Output = T>) -> T {
@@ -396,7 +316,7 @@ mod tests {
         }
     }
 
-    fn run_cycle(backend: &InMemory, desired: &DesiredState, options: &PlanOptions) {
+    fn run_cycle(backend: &FakeBackend, desired: &DesiredState, options: &PlanOptions) {
         let observed = ready(backend.observe()).expect("observed");
         let plan = plan(desired, &observed, options);
         for step in &plan.steps {
@@ -409,9 +329,9 @@ mod tests {
                     ))
                 }
                 Phase::DeleteComponents => {
-                    ready(backend.delete(&step.app, &step.components, options.prune_volumes))
+                    ready(backend.delete(&step.app, &step.components, &step.volumes))
                 }
-                Phase::RemoveApp => ready(backend.remove(&step.app, options.prune_volumes)),
+                Phase::RemoveApp => ready(backend.remove(&step.app, &step.volumes)),
             };
             result.expect("applied");
         }
@@ -430,9 +350,7 @@ mod tests {
         let shop = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27 }\n  worker: { image: busybox:1 }\ndatabases:\n  db: { type: redis }\n";
         let blog = "name: blog\nversion: 1\nservices:\n  web: { image: ghost:5 }\n";
         let wiki = "name: wiki\nversion: 1\nservices:\n  web: { image: wiki:1 }\n";
-        let backend = InMemory {
-            live: Mutex::new(ObservedState::default()),
-        };
+        let backend = FakeBackend::default();
         let options = PlanOptions::default();
         let converged = |desired: &DesiredState| {
             let observed = ready(backend.observe()).expect("observed");

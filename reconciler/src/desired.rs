@@ -4,8 +4,10 @@
 //! This stage owns turning `(path, text)` pairs into what the planner
 //! compares with live state: per app its compiled files, its components
 //! (services, databases, Kubernetes objects) each with a hash of its
-//! compiled spec, and the variables or Secrets it needs. It is pure: no
-//! I/O, so the planner's tests can build desired state from literal text.
+//! compiled spec, and the variables or Secrets it needs. The components
+//! come from the compiler's structured output ([`heliosc::lower::Lowered`]),
+//! never from parsing its files back. It is pure: no I/O, so the planner's
+//! tests can build desired state from literal text.
 //!
 //! A file that fails to compile does not stop the others; it is listed in
 //! [`DesiredState::failed`] with its diagnostics, and the planner holds the
@@ -13,6 +15,7 @@
 //! name both fail: choosing one would silently deploy whichever sorts first.
 
 use heliosc::ir::Target;
+use heliosc::lower::{Component, Lowered};
 use heliosc::{CheckOptions, LowerOptions, OutputFile};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,30 +40,9 @@ impl Default for DesiredOptions {
     }
 }
 
-/// What a component of an app is: it decides the order of apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ComponentKind {
-    /// A Kubernetes Namespace: applied before anything that lives in it.
-    Namespace,
-    /// A database (a Compose service of component `database`, or a
-    /// Kubernetes object of a database): applied before the services that
-    /// depend on it.
-    Database,
-    /// A service, or any other object of the app.
-    Service,
-}
-
-impl ComponentKind {
-    /// The name used in text output.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Namespace => "namespace",
-            Self::Database => "database",
-            Self::Service => "service",
-        }
-    }
-}
+/// What a component of an app is: it decides the order of apply. The
+/// compiler's, so that both sides name components alike.
+pub use heliosc::lower::ComponentKind;
 
 /// One component of a desired app.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,22 +69,53 @@ pub struct DesiredComponent {
     /// can say which one changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_digests: BTreeMap<String, String>,
+    /// The component's YAML text, as compiled (Compose: the service's
+    /// mapping; Kubernetes: the object). It holds references to secrets,
+    /// never values.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec: String,
+    /// The Heliosfile service or database it belongs to; the app's name
+    /// for a Namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
+}
+
+impl DesiredComponent {
+    /// The desired state of a compiled component, with the digests of the
+    /// secret values its owner uses.
+    pub fn of(component: &Component, digests: &SecretDigests) -> Self {
+        let secrets = digests.components.get(&component.owner);
+        Self {
+            kind: component.kind,
+            spec_hash: component.spec_hash.clone(),
+            replicas: component.replicas,
+            secrets_digest: secrets.map(|s| s.digest.clone()),
+            secret_digests: secrets.map(|s| s.by_secret.clone()).unwrap_or_default(),
+            spec: component.spec.clone(),
+            owner: component.owner.clone(),
+        }
+    }
 }
 
 /// One app that compiled.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DesiredApp {
     /// The app's name.
     pub name: String,
     /// Its Heliosfile's path, as given.
     pub source_path: String,
-    /// The compiled files (`compose.yaml`, `manifests.yaml`, ...). They
-    /// hold references to secrets, never values.
+    /// The compiled files (`compose.yaml`, `manifests.yaml`, ...): those
+    /// of [`lowered`](Self::lowered). They hold references to secrets,
+    /// never values.
     pub files: Vec<OutputFile>,
+    /// The compiler's structured output: every component as data (the
+    /// Compose service or the Kubernetes object to apply).
+    pub lowered: Lowered,
     /// Components by key: the service or database name for Compose;
     /// `Kind/namespace/name` (or `Kind/name`) for Kubernetes.
     pub components: BTreeMap<String, DesiredComponent>,
-    /// Data volumes the app uses (Compose: `<db>-data`, unprefixed).
+    /// Data volumes the app uses (Compose: `<db>-data`, unprefixed; the
+    /// compiler's [`Lowered::volumes`]).
     pub volumes: BTreeSet<String>,
     /// Database names, sorted.
     pub databases: Vec<String>,
@@ -156,7 +169,8 @@ impl DesiredState {
 /// only digests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretDigests {
-    /// Per component (Compose service or database name).
+    /// Per Heliosfile service or database name: every component it owns
+    /// ([`Component::owner`]) carries its digests, on either target.
     pub components: BTreeMap<String, ComponentSecrets>,
 }
 
@@ -284,39 +298,42 @@ fn compile_one(
     if built.has_errors() {
         return Err(fail(built.render(text)));
     }
-    let Some(app) = &built.app else {
-        return Err(fail(built.render(text)));
+    let (Some(app), Some(lowered)) = (built.app, built.lowered) else {
+        return Err(fail(
+            "error: the compiler gave neither an error nor an output\n".to_string(),
+        ));
     };
-    let components = match target {
-        Target::Compose => compose_components(app, &built.files, &digests),
-        Target::Kubernetes => Ok(kubernetes_components(app, &built.files)),
-    }
-    .map_err(fail)?;
-    let (required_variables, required_secrets, volumes) = match target {
+    let components = lowered
+        .components
+        .iter()
+        .map(|component| {
+            (
+                component.key.clone(),
+                DesiredComponent::of(component, &digests),
+            )
+        })
+        .collect();
+    let (required_variables, required_secrets) = match target {
         Target::Compose => (
-            heliosc::lower::compose::required_variables(app),
+            heliosc::lower::compose::required_variables(&app),
             BTreeMap::new(),
-            app.databases
-                .keys()
-                .map(|db| format!("{db}-data"))
-                .collect(),
         ),
         Target::Kubernetes => (
             Vec::new(),
-            heliosc::lower::kubernetes::required_secrets(app),
-            BTreeSet::new(),
+            heliosc::lower::kubernetes::required_secrets(&app),
         ),
     };
     Ok(DesiredApp {
-        name: app.name.clone(),
+        name: app.name,
         source_path: path.to_string(),
-        files: built.files.clone(),
+        files: lowered.files.clone(),
         components,
-        volumes,
-        databases: app.databases.keys().cloned().collect(),
+        volumes: lowered.volumes.iter().cloned().collect(),
+        lowered,
+        databases: app.databases.into_keys().collect(),
         required_variables,
         required_secrets,
-        user_secrets: app.secrets.clone(),
+        user_secrets: app.secrets,
     })
 }
 
@@ -327,96 +344,6 @@ fn folder_depth(path: &str) -> usize {
         .filter(|part| !part.is_empty() && *part != ".")
         .count()
         .saturating_sub(1)
-}
-
-/// The part of `compose.yaml` the reconciler reads: each service's labels.
-#[derive(Deserialize)]
-struct ComposeFile {
-    #[serde(default)]
-    services: BTreeMap<String, ComposeService>,
-}
-
-#[derive(Deserialize)]
-struct ComposeService {
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-fn compose_components(
-    app: &heliosc::ir::App,
-    files: &[OutputFile],
-    digests: &SecretDigests,
-) -> Result<BTreeMap<String, DesiredComponent>, String> {
-    let Some(file) = files.iter().find(|f| f.path == "compose.yaml") else {
-        return Err("error: the compiler produced no compose.yaml\n".to_string());
-    };
-    let compose: ComposeFile = serde_saphyr::from_str(&file.contents)
-        .map_err(|e| format!("error: the compiled compose.yaml does not read back: {e}\n"))?;
-    let mut components = BTreeMap::new();
-    for (name, service) in compose.services {
-        let kind = match service
-            .labels
-            .get(heliosc::lower::labels::COMPONENT)
-            .map(String::as_str)
-        {
-            Some(heliosc::lower::labels::COMPONENT_DATABASE) => ComponentKind::Database,
-            _ => ComponentKind::Service,
-        };
-        let Some(spec_hash) = service.labels.get(heliosc::lower::labels::SPEC_HASH) else {
-            return Err(format!(
-                "error: service `{name}` of the compiled compose.yaml has no dev.helios.spec-hash label\n"
-            ));
-        };
-        let replicas = app
-            .services
-            .get(&name)
-            .map_or(1, |service| service.replicas);
-        let secrets = digests.components.get(&name);
-        components.insert(
-            name,
-            DesiredComponent {
-                kind,
-                spec_hash: spec_hash.clone(),
-                replicas: Some(replicas),
-                secrets_digest: secrets.map(|s| s.digest.clone()),
-                secret_digests: secrets.map(|s| s.by_secret.clone()).unwrap_or_default(),
-            },
-        );
-    }
-    Ok(components)
-}
-
-fn kubernetes_components(
-    app: &heliosc::ir::App,
-    files: &[OutputFile],
-) -> BTreeMap<String, DesiredComponent> {
-    let manifests: Vec<OutputFile> = files
-        .iter()
-        .filter(|f| f.path == heliosc::lower::kubernetes::MANIFESTS_FILE)
-        .cloned()
-        .collect();
-    heliosc::diff::objects(&manifests)
-        .into_iter()
-        .map(|object| {
-            let kind = if object.id.kind == "Namespace" {
-                ComponentKind::Namespace
-            } else if app.databases.contains_key(&object.id.name) {
-                // Services and databases share one namespace of names, so an
-                // object named after a database belongs to it.
-                ComponentKind::Database
-            } else {
-                ComponentKind::Service
-            };
-            let component = DesiredComponent {
-                kind,
-                spec_hash: sha256_hex(&object.text),
-                replicas: None,
-                secrets_digest: None,
-                secret_digests: BTreeMap::new(),
-            };
-            (object.id.to_string(), component)
-        })
-        .collect()
 }
 
 /// SHA-256 of `text`, in lowercase hex.

@@ -237,6 +237,11 @@ pub struct Step {
     pub app: String,
     /// The component keys concerned (empty for [`Phase::RemoveApp`]).
     pub components: Vec<String>,
+    /// For deleting steps: the app's volumes no longer used, with what the
+    /// plan decided for each; the backend deletes exactly those marked
+    /// [`VolumeAction::Delete`] and keeps the others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumePlan>,
 }
 
 /// The phases of applying, in order.
@@ -650,6 +655,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
                     phase,
                     app: app.app.clone(),
                     components,
+                    volumes: Vec::new(),
                 });
             }
         }
@@ -670,6 +676,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
                 phase: Phase::DeleteComponents,
                 app: app.app.clone(),
                 components: orphaned.iter().map(|c| c.name.clone()).collect(),
+                volumes: app.volumes.clone(),
             });
         }
     }
@@ -678,6 +685,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
             phase: Phase::RemoveApp,
             app: app.app.clone(),
             components: Vec::new(),
+            volumes: app.volumes.clone(),
         });
     }
     steps

@@ -13,6 +13,7 @@
 use helios_reconciler::backend::{AppSecrets, Backend, HealthState, InstanceStatus};
 use helios_reconciler::backends::compose::ComposeBackend;
 use helios_reconciler::desired::{DesiredApp, DesiredOptions, desired_state};
+use helios_reconciler::plan::{VolumeAction, VolumePlan};
 use helios_reconciler::secrets::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -195,7 +196,14 @@ async fn compose_backend_applies_observes_and_removes() {
     );
 
     // Remove: containers gone, the data volume kept and still reported.
-    backend.remove(&project, false).await.expect("removed");
+    let cache_data = |action| VolumePlan {
+        name: "cache-data".to_string(),
+        action,
+    };
+    backend
+        .remove(&project, &[cache_data(VolumeAction::Keep)])
+        .await
+        .expect("removed");
     assert!(container_ids(&project, "web").is_empty());
     assert!(container_ids(&project, "worker").is_empty());
     let observed = backend.observe().await.expect("observed");
@@ -204,7 +212,10 @@ async fn compose_backend_applies_observes_and_removes() {
     assert!(left.volumes.contains("cache-data"), "{left:?}");
 
     // Remove with prune: the volume goes too, and the app is forgotten.
-    backend.remove(&project, true).await.expect("pruned");
+    backend
+        .remove(&project, &[cache_data(VolumeAction::Delete)])
+        .await
+        .expect("pruned");
     let observed = backend.observe().await.expect("observed");
     assert!(!observed.apps.contains_key(&project), "{observed:?}");
 

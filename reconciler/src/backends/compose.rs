@@ -22,6 +22,7 @@ use crate::backend::{
     ObservedComponent, ObservedState,
 };
 use crate::desired::{ComponentKind, DesiredApp};
+use crate::plan::{VolumeAction, VolumePlan};
 use crate::secrets::Secret;
 use crate::secrets::env_file::{self, EnvDialect};
 use bollard::Docker;
@@ -174,8 +175,8 @@ impl ComposeBackend {
     }
 
     /// Where the compiled `compose.yaml` of `app` is written before `up`.
-    /// It stays after `remove` without `prune_volumes`: it is what a later
-    /// `down -v` needs to find the kept volumes.
+    /// It stays after a `remove` that keeps volumes: it is what a later
+    /// `down -v` needs to find them.
     pub fn compose_file(&self, app: &str) -> PathBuf {
         self.working_copies().join(app).join("compose.yaml")
     }
@@ -536,7 +537,7 @@ impl Backend for ComposeBackend {
         &self,
         app: &str,
         components: &[String],
-        prune_volumes: bool,
+        volumes: &[VolumePlan],
     ) -> Result<(), BackendError> {
         // Through the API rather than Compose: the services are no longer
         // in the app's compose file, so Compose does not know them.
@@ -557,12 +558,16 @@ impl Backend for ComposeBackend {
                     .map_err(api)?;
             }
         }
-        if prune_volumes {
+        let doomed: BTreeSet<&str> = volumes
+            .iter()
+            .filter(|v| v.action == VolumeAction::Delete)
+            .map(|v| v.name.as_str())
+            .collect();
+        if !doomed.is_empty() {
             let apps = BTreeSet::from([app.to_string()]);
-            let volumes = self.volumes(&apps).await?;
-            for (name, full) in volumes.get(app).into_iter().flatten() {
-                let database = name.trim_end_matches("-data");
-                if components.iter().any(|c| c == database) {
+            let live = self.volumes(&apps).await?;
+            for (name, full) in live.get(app).into_iter().flatten() {
+                if doomed.contains(name.as_str()) {
                     self.docker
                         .remove_volume(full, None::<bollard::query_parameters::RemoveVolumeOptions>)
                         .await
@@ -573,7 +578,7 @@ impl Backend for ComposeBackend {
         Ok(())
     }
 
-    async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
+    async fn remove(&self, app: &str, volumes: &[VolumePlan]) -> Result<(), BackendError> {
         let file = self.compose_file(app);
         if !file.is_file() {
             // Nothing this backend applied (or its file was lost): remove
@@ -584,18 +589,21 @@ impl Backend for ComposeBackend {
                 .iter()
                 .filter_map(|c| c.labels.as_ref()?.get(SERVICE_LABEL).cloned())
                 .collect();
-            return self.delete(app, &keys, prune_volumes).await;
+            return self.delete(app, &keys, volumes).await;
         }
         let env_file = self.env_file_path(app);
         // Compose interpolates the file even to take it down; without the
         // values it only warns, so a missing env file is not an error.
         let env_file = env_file.is_file().then_some(env_file.as_path());
         let mut args = vec!["down", "--remove-orphans"];
-        if prune_volumes {
+        // The plan lists every volume of a removed app, all with the same
+        // action: `-v` deletes exactly those.
+        let prune = volumes.iter().any(|v| v.action == VolumeAction::Delete);
+        if prune {
             args.push("-v");
         }
         self.compose(app, env_file, &args).await?;
-        if prune_volumes {
+        if volumes.iter().all(|v| v.action == VolumeAction::Delete) {
             // Nothing of the app is left: forget it, so that observe no
             // longer reports it.
             std::fs::remove_file(&file)?;

@@ -21,7 +21,7 @@
 
 use crate::backend::{AppSecrets, Backend, BackendError, Health, HealthState, ObservedState};
 use crate::desired::{DesiredOptions, DesiredState, FailedApp, SecretDigests, desired_state_with};
-use crate::plan::{Action, Phase, Plan, PlanOptions, plan};
+use crate::plan::{Action, Phase, Plan, PlanOptions, VolumeAction, plan};
 use crate::secrets::Secret;
 use crate::secrets::digest::DigestKey;
 use crate::source::{Backoff, FetchOutcome, GitSource, SourceError};
@@ -482,7 +482,6 @@ impl<B: Backend> Reconciler<B> {
         app_secrets: &BTreeMap<String, AppSecrets>,
         run: &mut Run,
     ) {
-        let prune_volumes = self.options.plan.prune_volumes;
         for (index, step) in plan.steps.iter().enumerate() {
             if self.stopping() {
                 tracing::info!("stopping: the remaining steps are left to the next start");
@@ -508,12 +507,12 @@ impl<B: Backend> Reconciler<B> {
                 }
                 Phase::DeleteComponents => self
                     .backend
-                    .delete(&step.app, &step.components, prune_volumes)
+                    .delete(&step.app, &step.components, &step.volumes)
                     .await
                     .map_err(|e| e.to_string()),
                 Phase::RemoveApp => self
                     .backend
-                    .remove(&step.app, prune_volumes)
+                    .remove(&step.app, &step.volumes)
                     .await
                     .map_err(|e| e.to_string()),
             };
@@ -570,6 +569,9 @@ impl<B: Backend> Reconciler<B> {
                             HealthState::Unhealthy => {
                                 Some((AppResult::Degraded, health.details.clone()))
                             }
+                            HealthState::Failed => {
+                                Some((AppResult::Failed, health.details.clone()))
+                            }
                             HealthState::Progressing => None,
                         };
                         last.insert(app.clone(), health);
@@ -611,16 +613,25 @@ impl<B: Backend> Reconciler<B> {
         observed: &ObservedState,
         run: &Run,
     ) -> Inventory {
-        let prune_volumes = self.options.plan.prune_volumes;
         for app in &plan.apps {
             let name = &app.app;
             let live = observed.apps.get(name);
+            // What the plan deletes is gone; every other live volume stays.
             let kept_volumes = || {
-                if prune_volumes {
-                    BTreeSet::new()
-                } else {
-                    live.map(|l| l.volumes.clone()).unwrap_or_default()
-                }
+                let deleted: BTreeSet<&str> = app
+                    .volumes
+                    .iter()
+                    .filter(|v| v.action == VolumeAction::Delete)
+                    .map(|v| v.name.as_str())
+                    .collect();
+                live.map(|l| {
+                    l.volumes
+                        .iter()
+                        .filter(|v| !deleted.contains(v.as_str()))
+                        .cloned()
+                        .collect::<BTreeSet<String>>()
+                })
+                .unwrap_or_default()
             };
             match (run.results.get(name), desired.apps.get(name)) {
                 (Some(AppResult::Removed), _) => {

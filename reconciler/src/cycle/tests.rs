@@ -3,145 +3,10 @@
 //! held in memory.
 
 use super::*;
-use crate::backend::{AppSecrets, Instance, InstanceStatus, ObservedComponent};
-use crate::desired::DesiredApp;
+use crate::backend::{Instance, InstanceStatus, ObservedComponent};
+use crate::backends::fake::FakeBackend;
 use crate::source::SourceConfig;
 use std::path::Path;
-use std::sync::Mutex;
-
-/// Live state in memory; every operation completes at once. Apps named
-/// in `failing` fail to apply.
-#[derive(Default)]
-struct InMemory {
-    live: Mutex<ObservedState>,
-    failing: BTreeSet<String>,
-    operations: Mutex<Vec<String>>,
-    /// Set during the first apply: a SIGTERM arriving mid-step.
-    stop_on_apply: Mutex<Option<Arc<AtomicBool>>>,
-    /// The secrets each app was last applied with.
-    secrets: Mutex<BTreeMap<String, AppSecrets>>,
-    /// An apply error that prints the app's secret values, as a tool
-    /// echoing its env file would.
-    leak_on_apply: bool,
-    /// Apps whose health check fails.
-    unhealthy: BTreeSet<String>,
-}
-
-impl InMemory {
-    fn live(&self) -> ObservedState {
-        self.live.lock().expect("not poisoned").clone()
-    }
-
-    fn log(&self, operation: String) {
-        self.operations
-            .lock()
-            .expect("not poisoned")
-            .push(operation);
-    }
-}
-
-impl Backend for InMemory {
-    fn name(&self) -> &'static str {
-        "in-memory"
-    }
-
-    async fn observe(&self) -> Result<ObservedState, BackendError> {
-        Ok(self.live())
-    }
-
-    async fn apply(
-        &self,
-        app: &DesiredApp,
-        components: &[String],
-        secrets: &AppSecrets,
-    ) -> Result<(), BackendError> {
-        self.log(format!("apply {} {}", app.name, components.join(",")));
-        self.secrets
-            .lock()
-            .expect("not poisoned")
-            .insert(app.name.clone(), secrets.clone());
-        if self.leak_on_apply {
-            let values: Vec<&str> = secrets
-                .user
-                .values()
-                .chain(secrets.database_passwords.values())
-                .map(Secret::expose)
-                .collect();
-            return Err(BackendError::Command {
-                command: "docker-compose up".to_string(),
-                code: Some(1),
-                stderr: format!("ERROR: bad values: {}", values.join(" | ")),
-            });
-        }
-        if let Some(stop) = self.stop_on_apply.lock().expect("not poisoned").take() {
-            stop.store(true, Ordering::Relaxed);
-        }
-        if self.failing.contains(&app.name) {
-            return Err(BackendError::Api("refused by the test".to_string()));
-        }
-        let mut live = self.live.lock().expect("not poisoned");
-        let observed = live.apps.entry(app.name.clone()).or_default();
-        for key in components {
-            let wanted = &app.components[key];
-            observed.components.insert(
-                key.clone(),
-                ObservedComponent {
-                    kind: wanted.kind,
-                    instances: (0..wanted.replicas.unwrap_or(1))
-                        .map(|_| Instance {
-                            spec_hash: Some(wanted.spec_hash.clone()),
-                            secrets_digest: wanted.secrets_digest.clone(),
-                            status: InstanceStatus::Healthy,
-                        })
-                        .collect(),
-                },
-            );
-        }
-        observed.volumes.extend(app.volumes.iter().cloned());
-        Ok(())
-    }
-
-    async fn delete(
-        &self,
-        app: &str,
-        components: &[String],
-        _prune_volumes: bool,
-    ) -> Result<(), BackendError> {
-        self.log(format!("delete {app} {}", components.join(",")));
-        let mut live = self.live.lock().expect("not poisoned");
-        if let Some(observed) = live.apps.get_mut(app) {
-            for key in components {
-                observed.components.remove(key);
-            }
-        }
-        Ok(())
-    }
-
-    async fn remove(&self, app: &str, prune_volumes: bool) -> Result<(), BackendError> {
-        self.log(format!("remove {app}"));
-        let mut live = self.live.lock().expect("not poisoned");
-        if prune_volumes {
-            live.apps.remove(app);
-        } else if let Some(observed) = live.apps.get_mut(app) {
-            observed.components.clear();
-        }
-        Ok(())
-    }
-
-    async fn health(&self, app: &str) -> Result<Health, BackendError> {
-        let live = self.live.lock().expect("not poisoned");
-        let up = live.apps.get(app).is_some_and(|a| !a.components.is_empty())
-            && !self.unhealthy.contains(app);
-        Ok(Health {
-            state: if up {
-                HealthState::Healthy
-            } else {
-                HealthState::Unhealthy
-            },
-            details: Vec::new(),
-        })
-    }
-}
 
 const SHOP: &str = "name: shop\nversion: 1\nservices:\n  web: { image: nginx:1.27 }\ndatabases:\n  db: { type: redis }\n";
 const BLOG: &str = "name: blog\nversion: 1\nservices:\n  web: { image: ghost:5 }\n";
@@ -205,10 +70,10 @@ impl Remote {
 struct Fixture {
     _dir: tempfile::TempDir,
     remote: Remote,
-    reconciler: Reconciler<InMemory>,
+    reconciler: Reconciler<FakeBackend>,
 }
 
-fn fixture(backend: InMemory, files: &[(&str, Option<&str>)]) -> Fixture {
+fn fixture(backend: FakeBackend, files: &[(&str, Option<&str>)]) -> Fixture {
     let dir = tempfile::tempdir().expect("a temp dir");
     let remote = Remote::new(&dir.path().join("config"));
     remote.commit(files);
@@ -250,7 +115,7 @@ fn state_commits(state: &StateDir) -> usize {
 #[tokio::test(flavor = "current_thread")]
 async fn first_cycle_creates_second_is_a_no_op() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -264,13 +129,7 @@ async fn first_cycle_creates_second_is_a_no_op() {
     assert!(first.state_commit.is_some());
     assert_eq!(first.next, Next::Requeue(Duration::from_secs(30)));
     // Databases before services.
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     let db = operations.iter().position(|o| o == "apply shop db");
     let web = operations.iter().position(|o| o == "apply shop web");
     assert!(db < web && db.is_some(), "{operations:?}");
@@ -301,26 +160,16 @@ async fn first_cycle_creates_second_is_a_no_op() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_stop_mid_step_finishes_that_step_and_starts_no_other() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
             ("blog/Heliosfile", Some(BLOG)),
         ],
     );
     let stop = f.reconciler.stop_flag();
-    *f.reconciler
-        .backend()
-        .stop_on_apply
-        .lock()
-        .expect("not poisoned") = Some(stop);
+    f.reconciler.backend().stop_on_next_apply(stop);
     let report = f.reconciler.reconcile().await.expect("a cycle");
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     // The database step ran to its end; neither service step started.
     assert_eq!(operations, ["apply shop db"]);
     assert!(!report.converged);
@@ -343,24 +192,26 @@ async fn a_stop_mid_step_finishes_that_step_and_starts_no_other() {
 async fn live_apps_it_never_applied_are_left_alone() {
     // An app brought up by hand from `heliosc build` output, or by
     // another reconciler: Helios labels, but not in this inventory.
-    let backend = InMemory::default();
-    backend.live.lock().expect("not poisoned").apps.insert(
-        "handmade".to_string(),
-        crate::backend::ObservedApp {
-            components: BTreeMap::from([(
-                "web".to_string(),
-                ObservedComponent {
-                    kind: crate::desired::ComponentKind::Service,
-                    instances: vec![Instance {
-                        spec_hash: Some("sha256:0".to_string()),
-                        secrets_digest: None,
-                        status: InstanceStatus::Healthy,
-                    }],
-                },
-            )]),
-            ..Default::default()
-        },
-    );
+    let backend = FakeBackend::default();
+    backend.edit_live(|live| {
+        live.apps.insert(
+            "handmade".to_string(),
+            crate::backend::ObservedApp {
+                components: BTreeMap::from([(
+                    "web".to_string(),
+                    ObservedComponent {
+                        kind: crate::desired::ComponentKind::Service,
+                        instances: vec![Instance {
+                            spec_hash: Some("sha256:0".to_string()),
+                            secrets_digest: None,
+                            status: InstanceStatus::Healthy,
+                        }],
+                    },
+                )]),
+                ..Default::default()
+            },
+        );
+    });
     let mut f = fixture(backend, &[("shop/Heliosfile", Some(SHOP))]);
     let report = f.reconciler.reconcile().await.expect("a cycle");
     assert!(report.converged, "{report:?}");
@@ -369,13 +220,7 @@ async fn live_apps_it_never_applied_are_left_alone() {
         "{report:?}"
     );
     assert!(f.reconciler.backend().live().apps.contains_key("handmade"));
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     assert!(
         operations.iter().all(|o| !o.contains("handmade")),
         "{operations:?}"
@@ -384,23 +229,20 @@ async fn live_apps_it_never_applied_are_left_alone() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_unchanged_commit_is_skipped_until_a_drift_check_is_due() {
-    let mut f = fixture(InMemory::default(), &[("shop/Heliosfile", Some(SHOP))]);
+    let mut f = fixture(FakeBackend::default(), &[("shop/Heliosfile", Some(SHOP))]);
     f.reconciler.options.drift_interval = Duration::from_secs(3600);
     assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
     let skipped = f.reconciler.reconcile().await.expect("a cycle");
     assert_eq!(skipped.outcome, Outcome::Skipped);
 
     // The backend saw a container die: the next cycle looks.
-    f.reconciler
-        .backend()
-        .live
-        .lock()
-        .expect("ok")
-        .apps
-        .get_mut("shop")
-        .expect("shop")
-        .components
-        .remove("web");
+    f.reconciler.backend().edit_live(|live| {
+        live.apps
+            .get_mut("shop")
+            .expect("shop")
+            .components
+            .remove("web");
+    });
     f.reconciler.request_drift_check();
     let checked = f.reconciler.reconcile().await.expect("a cycle");
     assert_eq!(checked.outcome, Outcome::Applied);
@@ -426,7 +268,7 @@ async fn an_unchanged_commit_is_skipped_until_a_drift_check_is_due() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_removed_app_is_deleted_and_recorded() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -440,7 +282,11 @@ async fn a_removed_app_is_deleted_and_recorded() {
     assert_eq!(report.counts.deleted, 1);
     assert_eq!(result_of(&report, "blog"), Some(AppResult::Removed));
     let live = f.reconciler.backend().live();
-    assert!(live.apps["blog"].components.is_empty());
+    assert!(
+        live.apps
+            .get("blog")
+            .is_none_or(|b| b.components.is_empty())
+    );
     assert!(!live.apps["shop"].components.is_empty());
     let state = f.reconciler.state();
     let status = state.read_status("blog").expect("read").expect("a status");
@@ -462,7 +308,7 @@ async fn a_removed_app_is_deleted_and_recorded() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_invalid_heliosfile_holds_its_app_with_diagnostics() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -503,7 +349,7 @@ async fn an_invalid_heliosfile_holds_its_app_with_diagnostics() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_guard_refuses_deleting_every_app() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -536,10 +382,7 @@ async fn the_guard_refuses_deleting_every_app() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn one_failing_app_does_not_stop_the_others() {
-    let backend = InMemory {
-        failing: BTreeSet::from(["shop".to_string()]),
-        ..InMemory::default()
-    };
+    let backend = FakeBackend::default().failing("shop");
     let mut f = fixture(
         backend,
         &[
@@ -553,13 +396,7 @@ async fn one_failing_app_does_not_stop_the_others() {
     assert_eq!(result_of(&report, "blog"), Some(AppResult::Healthy));
     assert_eq!(report.counts.failed, 1);
     // Its services are not started without their database.
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     assert!(
         !operations.contains(&"apply shop web".to_string()),
         "{operations:?}"
@@ -593,7 +430,7 @@ fn with_secrets_file(f: &mut Fixture, text: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "current_thread")]
 async fn each_app_gets_the_user_secrets_it_declares() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(STRIPE)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -601,15 +438,16 @@ async fn each_app_gets_the_user_secrets_it_declares() {
     );
     with_secrets_file(&mut f, "STRIPE_KEY=sk_test_1\nSMTP_PASSWORD=mail_2\n");
     assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
-    let given = f.reconciler.backend().secrets.lock().expect("ok").clone();
-    let shop: Vec<(&str, &str)> = given["shop"]
+    let backend = f.reconciler.backend();
+    let shop_secrets = backend.secrets_of("shop").expect("applied");
+    let shop: Vec<(&str, &str)> = shop_secrets
         .user
         .iter()
         .map(|(k, v)| (k.as_str(), v.expose()))
         .collect();
     assert_eq!(shop, [("STRIPE_KEY", "sk_test_1")]);
-    assert_eq!(given["shop"].database_passwords["db"].expose().len(), 32);
-    assert!(given["blog"].user.is_empty());
+    assert_eq!(shop_secrets.database_passwords["db"].expose().len(), 32);
+    assert!(backend.secrets_of("blog").expect("applied").user.is_empty());
 }
 
 const MAIL: &str = "name: mail\nversion: 1\nsecrets: [SMTP_USER, SMTP_PASSWORD]\nservices:\n  web:\n    image: nginx:1.27\n    env:\n      USER: ${secret.SMTP_USER}\n      PASSWORD: ${secret.SMTP_PASSWORD}\n";
@@ -617,7 +455,7 @@ const MAIL: &str = "name: mail\nversion: 1\nsecrets: [SMTP_USER, SMTP_PASSWORD]\
 #[tokio::test(flavor = "current_thread")]
 async fn a_declared_secret_without_a_value_holds_its_app_only() {
     let mut f = fixture(
-        InMemory::default(),
+        FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(STRIPE)),
             ("blog/Heliosfile", Some(BLOG)),
@@ -647,13 +485,7 @@ async fn a_declared_secret_without_a_value_holds_its_app_only() {
         "{:?}",
         shop.diagnostics
     );
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     assert!(
         operations.iter().all(|o| !o.contains("shop")),
         "{operations:?}"
@@ -682,7 +514,7 @@ async fn a_declared_secret_without_a_value_holds_its_app_only() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_rotated_secret_updates_exactly_the_services_that_use_it() {
-    let mut f = fixture(InMemory::default(), &[("shop/Heliosfile", Some(STRIPE))]);
+    let mut f = fixture(FakeBackend::default(), &[("shop/Heliosfile", Some(STRIPE))]);
     let path = with_secrets_file(&mut f, "STRIPE_KEY=sk_live_1\n");
     assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
     // Same commit, no drift check due: only the new value wakes it.
@@ -692,12 +524,7 @@ async fn a_rotated_secret_updates_exactly_the_services_that_use_it() {
         Outcome::Skipped
     );
     std::fs::write(&path, "STRIPE_KEY=sk_live_2\n").expect("rotated");
-    f.reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clear();
+    f.reconciler.backend().clear_operations();
     let (_, plan) = f.reconciler.plan_only().await.expect("a plan");
     let text = plan.to_text();
     assert!(
@@ -708,13 +535,7 @@ async fn a_rotated_secret_updates_exactly_the_services_that_use_it() {
     assert!(!text.contains("sk_live"), "{text}");
     let report = f.reconciler.reconcile().await.expect("a cycle");
     assert!(report.converged, "{report:?}");
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     assert_eq!(operations, ["apply shop web"]);
     let status = f
         .reconciler
@@ -731,30 +552,16 @@ async fn a_rotated_secret_updates_exactly_the_services_that_use_it() {
     let password_file = f.reconciler.state().password_file("shop").expect("a path");
     std::fs::write(&password_file, "HELIOS_DB_PASSWORD='rotated'\n").expect("rotated");
     f.reconciler.request_drift_check();
-    f.reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clear();
+    f.reconciler.backend().clear_operations();
     let report = f.reconciler.reconcile().await.expect("a cycle");
     assert!(report.converged, "{report:?}");
-    let operations = f
-        .reconciler
-        .backend()
-        .operations
-        .lock()
-        .expect("ok")
-        .clone();
+    let operations = f.reconciler.backend().operations();
     assert_eq!(operations, ["apply shop db"]);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn what_a_tool_prints_is_recorded_without_secret_values() {
-    let backend = InMemory {
-        leak_on_apply: true,
-        ..InMemory::default()
-    };
+    let backend = FakeBackend::default().leaking_secrets_on_apply();
     let mut f = fixture(backend, &[("shop/Heliosfile", Some(STRIPE))]);
     with_secrets_file(&mut f, "STRIPE_KEY=it's ${HOME} $$ `x`\n");
     let report = f.reconciler.reconcile().await.expect("a cycle");
@@ -791,10 +598,7 @@ fn last_state_message(state: &StateDir) -> String {
 
 #[tokio::test(flavor = "current_thread")]
 async fn state_commits_say_what_was_applied_and_with_what_result() {
-    let backend = InMemory {
-        unhealthy: BTreeSet::from(["shop".to_string()]),
-        ..InMemory::default()
-    };
+    let backend = FakeBackend::default().unhealthy("shop");
     let mut f = fixture(
         backend,
         &[
@@ -832,17 +636,16 @@ async fn state_commits_say_what_was_applied_and_with_what_result() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn drift_is_healed() {
-    let mut f = fixture(InMemory::default(), &[("blog/Heliosfile", Some(BLOG))]);
+    let mut f = fixture(FakeBackend::default(), &[("blog/Heliosfile", Some(BLOG))]);
     f.reconciler.reconcile().await.expect("a cycle");
-    {
-        let mut live = f.reconciler.backend().live.lock().expect("ok");
+    f.reconciler.backend().edit_live(|live| {
         let web = live
             .apps
             .get_mut("blog")
             .and_then(|a| a.components.get_mut("web"))
             .expect("blog web");
         web.instances[0].status = InstanceStatus::Exited;
-    }
+    });
     let report = f.reconciler.reconcile().await.expect("a cycle");
     assert!(report.converged);
     assert_eq!(report.counts.updated, 1);
