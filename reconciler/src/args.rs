@@ -96,6 +96,21 @@ pub(crate) struct TargetArgs {
     /// gets the ones its Heliosfile declares; values are never logged.
     #[arg(long, value_name = "PATH")]
     pub(crate) secrets_file: Option<PathBuf>,
+    /// Kubernetes: the kubeconfig file (default: `KUBECONFIG`, then
+    /// `~/.kube/config`, then the in-cluster service account).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Kubernetes: the kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+    /// Kubernetes: take over fields another applier owns (a conflict is
+    /// reported and the object left alone otherwise).
+    #[arg(long)]
+    pub(crate) force_conflicts: bool,
+    /// How many apps are applied at once (the objects of one app always in
+    /// their dependency order). Default: 8 on Kubernetes, 1 on Compose.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) apply_concurrency: Option<u32>,
 }
 
 /// The arguments of `run`.
@@ -157,6 +172,8 @@ pub(crate) struct StatusArgs {
 pub(crate) enum BackendArg {
     /// One Docker host, through the Docker Engine API and Compose.
     Compose,
+    /// One Kubernetes cluster, through its API server (server-side apply).
+    Kubernetes,
 }
 
 /// How logs are written.

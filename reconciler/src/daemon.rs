@@ -20,6 +20,7 @@ use crate::metrics::{self, Metrics};
 use crate::{EXIT_FAILURE, EXIT_SETUP, watch};
 use helios_reconciler::backend::{Backend, DriftEvent};
 use helios_reconciler::backends::compose::ComposeBackend;
+use helios_reconciler::backends::kubernetes::{KubernetesBackend, KubernetesOptions};
 use helios_reconciler::cycle::{CycleError, CycleOptions, CycleReport, Next, Outcome, Reconciler};
 use helios_reconciler::lock::StateLock;
 use helios_reconciler::plan::PlanOptions;
@@ -49,13 +50,29 @@ const DRIFT_QUEUE: usize = 64;
 
 /// `run`: returns the process's exit code.
 pub(crate) async fn run(args: RunArgs) -> ExitCode {
-    match start(&args).await {
-        Ok(daemon) => daemon.run(&args).await,
-        Err(message) => {
-            tracing::error!("{message}");
-            ExitCode::from(EXIT_SETUP)
+    let opened = match open(&args) {
+        Ok(opened) => opened,
+        Err(message) => return setup_failed(&message),
+    };
+    // The daemon is generic over its backend: one arm per backend, each
+    // running the same loop.
+    match args.target.backend {
+        BackendArg::Compose => match ComposeBackend::connect(&args.target.state_dir).await {
+            Ok(backend) => opened.with(backend).run(&args).await,
+            Err(e) => setup_failed(&e.to_string()),
+        },
+        BackendArg::Kubernetes => {
+            match KubernetesBackend::connect(kubernetes_options(&args.target)).await {
+                Ok(backend) => opened.with(backend).run(&args).await,
+                Err(e) => setup_failed(&e.to_string()),
+            }
         }
     }
+}
+
+fn setup_failed(message: &str) -> ExitCode {
+    tracing::error!("{message}");
+    ExitCode::from(EXIT_SETUP)
 }
 
 /// Everything opened at start-up.
@@ -66,7 +83,26 @@ struct Daemon<B> {
     shutdown: signal_watch::Receiver<bool>,
 }
 
-async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
+/// What start-up opens before it connects to the backend.
+struct Opened {
+    lock: StateLock,
+    shutdown: signal_watch::Receiver<bool>,
+    state: StateDir,
+    source: GitSource,
+    options: CycleOptions,
+}
+
+impl Opened {
+    fn with<B: Backend>(self, backend: B) -> Daemon<B> {
+        Daemon {
+            _lock: self.lock,
+            reconciler: Reconciler::new(self.source, self.state, backend, self.options),
+            shutdown: self.shutdown,
+        }
+    }
+}
+
+fn open(args: &RunArgs) -> Result<Opened, String> {
     let target = &args.target;
     let state_dir = &target.state_dir;
     // First: a second instance must not fetch, connect or write anything.
@@ -80,11 +116,6 @@ async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
     let state = StateDir::open_or_init(state_dir)
         .map_err(|e| format!("state directory `{}`: {e}", state_dir.display()))?;
     let source = open_source(&args.source, state_dir)?;
-    let backend = match target.backend {
-        BackendArg::Compose => ComposeBackend::connect(state_dir)
-            .await
-            .map_err(|e| e.to_string())?,
-    };
     let options = CycleOptions {
         interval: args.interval,
         drift_interval: args.drift_interval,
@@ -93,11 +124,22 @@ async fn start(args: &RunArgs) -> Result<Daemon<ComposeBackend>, String> {
         secrets_file: target.secrets_file.clone(),
         ..CycleOptions::default()
     };
-    Ok(Daemon {
-        _lock: lock,
-        reconciler: Reconciler::new(source, state, backend, options),
+    Ok(Opened {
+        lock,
         shutdown,
+        state,
+        source,
+        options,
     })
+}
+
+/// The Kubernetes backend's options of the command line.
+pub(crate) fn kubernetes_options(target: &TargetArgs) -> KubernetesOptions {
+    KubernetesOptions {
+        kubeconfig: target.kubeconfig.clone(),
+        context: target.context.clone(),
+        force_conflicts: target.force_conflicts,
+    }
 }
 
 /// The planner's options of the command line.

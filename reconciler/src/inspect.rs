@@ -8,9 +8,10 @@
 //! the state repository's history.
 
 use crate::args::{BackendArg, OutputFormat, PlanArgs, StatusArgs};
-use crate::daemon::{open_source, plan_options, read_secrets};
+use crate::daemon::{kubernetes_options, open_source, plan_options, read_secrets};
 use crate::{EXIT_SETUP, EXIT_SUCCESS};
 use helios_reconciler::backends::compose::ComposeBackend;
+use helios_reconciler::backends::kubernetes::KubernetesBackend;
 use helios_reconciler::cycle::{CycleOptions, Reconciler, result_str};
 use helios_reconciler::state::{AppStatus, StateDir};
 use serde::Serialize;
@@ -50,18 +51,28 @@ async fn plan_text(args: &PlanArgs) -> Result<String, String> {
         StateDir::open_or_init(&scratch.path().join("state"))
     }
     .map_err(|e| format!("state directory `{}`: {e}", target.state_dir.display()))?;
-    let backend = match target.backend {
-        BackendArg::Compose => ComposeBackend::connect(&target.state_dir)
-            .await
-            .map_err(|e| e.to_string())?,
-    };
     let options = CycleOptions {
         plan: plan_options(target),
         secrets_file: target.secrets_file.clone(),
         ..CycleOptions::default()
     };
-    let mut reconciler = Reconciler::new(source, state, backend, options);
-    let (commit, plan) = reconciler.plan_only().await.map_err(|e| e.to_string())?;
+    let (commit, plan) = match target.backend {
+        BackendArg::Compose => {
+            let backend = ComposeBackend::connect(&target.state_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut reconciler = Reconciler::new(source, state, backend, options);
+            reconciler.plan_only().await
+        }
+        BackendArg::Kubernetes => {
+            let backend = KubernetesBackend::connect(kubernetes_options(target))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut reconciler = Reconciler::new(source, state, backend, options);
+            reconciler.plan_only().await
+        }
+    }
+    .map_err(|e| e.to_string())?;
     Ok(match args.format {
         OutputFormat::Text => format!("commit {commit}\n{}", plan.to_text()),
         OutputFormat::Json => {
