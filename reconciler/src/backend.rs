@@ -28,10 +28,11 @@
 //!   them separately; Compose writes them to the env file, Kubernetes to
 //!   Secrets it creates once and never overwrites.
 
-use crate::desired::{ComponentKind, DesiredApp};
+use crate::desired::{ComponentKind, DesiredApp, DesiredState};
 use crate::plan::VolumePlan;
 use crate::secrets::Secret;
 use crate::secrets::env_file::Uncarriable;
+use crate::state::InventoryApp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -75,6 +76,55 @@ pub trait Backend {
     /// The app's health right now; the caller polls it until healthy or
     /// its timeout.
     fn health(&self, app: &str) -> impl Future<Output = Result<Health, BackendError>> + Send;
+
+    /// Looks closer for drift that `observe` cannot see, when a drift check
+    /// is due: a field of a live component with the desired spec that
+    /// was changed by hand (Kubernetes: a server-side dry-run apply of
+    /// each such object). A drifted component gets an instance
+    /// [`InstanceStatus::Edited`] in `observed`, which the planner turns
+    /// into an update; what was found is also said in the app's
+    /// [`take_notes`](Self::take_notes). The default finds nothing
+    /// (Compose containers have no fields to edit in place).
+    fn check_drift(
+        &self,
+        desired: &DesiredState,
+        observed: &mut ObservedState,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (desired, observed);
+        std::future::ready(Ok(()))
+    }
+
+    /// The inventories the backend keeps itself (Kubernetes: a ConfigMap
+    /// `helios-inventory-<app>` per app) that `source` wrote, as the last
+    /// `observe` read them; `None` when the backend keeps none. A state
+    /// directory that lost its inventory gets it back from here.
+    fn stored_inventory(&self, source: &str) -> Option<BTreeMap<String, InventoryApp>> {
+        let _ = source;
+        None
+    }
+
+    /// Keeps the backend's copy of `app`'s inventory entry, written by
+    /// `source` (`None`: the app owns nothing any more). Writes nothing
+    /// when the copy already says so, so that a cycle that changes nothing
+    /// writes nothing.
+    fn store_inventory(
+        &self,
+        source: &str,
+        app: &str,
+        entry: Option<&InventoryApp>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = (source, app, entry);
+        std::future::ready(Ok(()))
+    }
+
+    /// What happened to `app` during this cycle that its status should
+    /// say although nothing failed (a hand edit taken back, a Namespace
+    /// kept because it holds volume claims, another applier's conflict),
+    /// drained.
+    fn take_notes(&self, app: &str) -> Vec<String> {
+        let _ = app;
+        Vec::new()
+    }
 
     /// Watches live state for changes to owned objects that may be drift
     /// (Compose: an owned container died, stopped, was destroyed or turned
@@ -266,6 +316,9 @@ pub enum InstanceStatus {
     Exited,
     /// Expected (a replica) but absent.
     Missing,
+    /// Its object was changed by hand since Helios applied it (Kubernetes:
+    /// `kubectl edit`, `scale` or `patch` of a field Helios applies).
+    Edited,
 }
 
 /// An app's health, as the backend sees it now.

@@ -122,6 +122,7 @@ fn open(args: &RunArgs) -> Result<Opened, String> {
         health_timeout: args.health_timeout,
         plan: plan_options(target),
         secrets_file: target.secrets_file.clone(),
+        apply_concurrency: apply_concurrency(target),
         ..CycleOptions::default()
     };
     Ok(Opened {
@@ -131,6 +132,19 @@ fn open(args: &RunArgs) -> Result<Opened, String> {
         source,
         options,
     })
+}
+
+/// `--apply-concurrency`, else the backend's default: 8 apps at once on
+/// a cluster (each apply is a few API requests), 1 on a Docker host
+/// (each is a Compose run that pulls and starts containers).
+fn apply_concurrency(target: &TargetArgs) -> usize {
+    let default = match target.backend {
+        BackendArg::Compose => 1,
+        BackendArg::Kubernetes => 8,
+    };
+    target
+        .apply_concurrency
+        .map_or(default, |n| usize::try_from(n).unwrap_or(default))
 }
 
 /// The Kubernetes backend's options of the command line.

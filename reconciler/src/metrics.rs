@@ -34,7 +34,14 @@ const RESULTS: [&str; 6] = [
 ];
 
 /// How drifted components were healed, as the `reason` label.
-const DRIFT_REASONS: [&str; 4] = ["missing", "exited", "unhealthy", "missing_instance"];
+const DRIFT_REASONS: [&str; 6] = [
+    "missing",
+    "exited",
+    "unhealthy",
+    "missing_instance",
+    "extra_instance",
+    "edited",
+];
 
 /// The daemon's metrics, shared by the loop (which records) and the
 /// listener (which renders).

@@ -133,6 +133,8 @@ pub enum Drift {
     MissingInstance,
     /// More instances run than the desired replicas.
     ExtraInstance,
+    /// Its object was changed by hand (Kubernetes: a field Helios applies).
+    Edited,
 }
 
 impl Drift {
@@ -143,6 +145,7 @@ impl Drift {
             Self::Unhealthy => "unhealthy",
             Self::MissingInstance => "missing instance",
             Self::ExtraInstance => "extra instance",
+            Self::Edited => "edited",
         }
     }
 }
@@ -557,6 +560,8 @@ fn drift(observed: &crate::backend::ObservedComponent, replicas: Option<u32>) ->
         Some(Drift::MissingInstance)
     } else if wanted.is_some_and(|w| present > w) {
         Some(Drift::ExtraInstance)
+    } else if has(InstanceStatus::Edited) {
+        Some(Drift::Edited)
     } else {
         None
     }

@@ -632,7 +632,10 @@ impl Backend for ComposeBackend {
                 .map_or("?", |n| n.trim_start_matches('/'));
             let status = instance_status(container);
             let what = match status {
-                InstanceStatus::Running | InstanceStatus::Healthy => continue,
+                // Containers are never edited in place.
+                InstanceStatus::Running | InstanceStatus::Healthy | InstanceStatus::Edited => {
+                    continue;
+                }
                 InstanceStatus::Starting => {
                     progressing = true;
                     "starting"

@@ -2,7 +2,8 @@
 //! with: live state held in a [`ObservedState`], every operation completing
 //! at once, and the failures a test needs (a refused apply, an unhealthy
 //! app, an error message echoing secret values, a SIGTERM mid-apply) as
-//! switches. It is not a product backend: nothing runs.
+//! switches. Like a cluster, it keeps a copy of each app's inventory. It
+//! is not a product backend: nothing runs.
 
 use crate::backend::{
     AppSecrets, Backend, BackendError, Health, HealthState, Instance, InstanceStatus,
@@ -10,6 +11,7 @@ use crate::backend::{
 };
 use crate::desired::DesiredApp;
 use crate::plan::{VolumeAction, VolumePlan};
+use crate::state::InventoryApp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +24,8 @@ pub struct FakeBackend {
     operations: Mutex<Vec<String>>,
     secrets: Mutex<BTreeMap<String, AppSecrets>>,
     stop_on_apply: Mutex<Option<Arc<AtomicBool>>>,
+    /// The backend's copy of inventories, by app: who wrote it, and what.
+    stored: Mutex<BTreeMap<String, (String, InventoryApp)>>,
     failing: BTreeSet<String>,
     unhealthy: BTreeSet<String>,
     leak_on_apply: bool,
@@ -76,6 +80,11 @@ impl FakeBackend {
     /// Sets `stop` during the next apply: a SIGTERM arriving mid-step.
     pub fn stop_on_next_apply(&self, stop: Arc<AtomicBool>) {
         *lock(&self.stop_on_apply) = Some(stop);
+    }
+
+    /// Forgets the backend's copies of inventories (a deleted ConfigMap).
+    pub fn lose_stored_inventory(&self) {
+        lock(&self.stored).clear();
     }
 
     fn log(&self, operation: String) {
@@ -182,6 +191,35 @@ impl Backend for FakeBackend {
                 live.apps.remove(app);
             }
         }
+        Ok(())
+    }
+
+    fn stored_inventory(&self, source: &str) -> Option<BTreeMap<String, InventoryApp>> {
+        Some(
+            lock(&self.stored)
+                .iter()
+                .filter(|(_, (by, _))| by == source)
+                .map(|(app, (_, entry))| (app.clone(), entry.clone()))
+                .collect(),
+        )
+    }
+
+    async fn store_inventory(
+        &self,
+        source: &str,
+        app: &str,
+        entry: Option<&InventoryApp>,
+    ) -> Result<(), BackendError> {
+        let mut stored = lock(&self.stored);
+        let current = stored.get(app).map(|(_, e)| e);
+        if current == entry {
+            return Ok(());
+        }
+        self.log(format!("store inventory {app}"));
+        match entry {
+            Some(entry) => stored.insert(app.to_string(), (source.to_string(), entry.clone())),
+            None => stored.remove(app),
+        };
         Ok(())
     }
 

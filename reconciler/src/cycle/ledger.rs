@@ -90,6 +90,7 @@ pub(super) fn drift_corrected(
                     crate::plan::Drift::Unhealthy => "unhealthy",
                     crate::plan::Drift::MissingInstance => "missing_instance",
                     crate::plan::Drift::ExtraInstance => "extra_instance",
+                    crate::plan::Drift::Edited => "edited",
                 },
                 Some(Reason::Missing)
                     if applied.is_some_and(|a| a.components.contains(&component.name)) =>

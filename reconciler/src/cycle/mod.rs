@@ -19,9 +19,9 @@
 //! happened to each app during a cycle, and how it is summed up) and
 //! `secrets` (each app's secret values, their digests, the redactor).
 
-use crate::backend::{AppSecrets, Backend, BackendError, Health, HealthState, ObservedState};
+use crate::backend::{AppSecrets, Backend, BackendError, ObservedState};
 use crate::desired::{DesiredOptions, DesiredState, FailedApp, SecretDigests, desired_state_with};
-use crate::plan::{Action, Phase, Plan, PlanOptions, VolumeAction, plan};
+use crate::plan::{Action, Plan, PlanOptions, VolumeAction, plan};
 use crate::secrets::Secret;
 use crate::secrets::digest::DigestKey;
 use crate::source::{Backoff, FetchOutcome, GitSource, SourceError};
@@ -62,6 +62,9 @@ pub struct CycleOptions {
     /// start of every cycle so that a rotated value is applied; each app
     /// gets the ones its Heliosfile declares.
     pub secrets_file: Option<PathBuf>,
+    /// How many apps are applied at once (`--apply-concurrency`); the
+    /// steps of one app always run one after the other.
+    pub apply_concurrency: usize,
 }
 
 impl Default for CycleOptions {
@@ -76,6 +79,7 @@ impl Default for CycleOptions {
             min_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
             secrets_file: None,
+            apply_concurrency: 1,
         }
     }
 }
@@ -137,6 +141,7 @@ impl From<StateError> for CycleError {
     }
 }
 
+mod apply;
 mod ledger;
 pub mod report;
 mod secrets;
@@ -279,8 +284,17 @@ impl<B: Backend> Reconciler<B> {
         let (desired, app_secrets) = self.load(commit, &user_secrets, &key, true)?;
         let compile_ms = millis(compile_start.elapsed());
         let redactor = self.redactor(&user_secrets, &app_secrets);
-        let inventory = self.state.read_inventory()?;
-        let observed = self.observe(&inventory, &desired).await?;
+        let mut inventory = self.state.read_inventory()?;
+        let mut observed = self.observe(&mut inventory, &desired).await?;
+        if drift_due {
+            // What observing cannot see (a field edited by hand), looked
+            // for only when a drift check is due: it costs a request per
+            // object on a cluster.
+            self.backend
+                .check_drift(&desired, &mut observed)
+                .await
+                .map_err(CycleError::Backend)?;
+        }
         let plan = plan(&desired, &observed, &self.options.plan);
 
         let mut run = Run::new(&plan, &desired, compile_ms);
@@ -297,6 +311,15 @@ impl<B: Backend> Reconciler<B> {
                 Outcome::Applied
             }
         };
+        for app in &plan.apps {
+            let notes = self.backend.take_notes(&app.app);
+            if !notes.is_empty() {
+                run.diagnostics
+                    .entry(app.app.clone())
+                    .or_default()
+                    .extend(notes);
+            }
+        }
         // Everything recorded or logged from here on may hold what a tool
         // printed: one redaction step for all of it.
         run.redact(&redactor);
@@ -307,6 +330,7 @@ impl<B: Backend> Reconciler<B> {
         let state_commit = self
             .state
             .commit(&source_commit, &describe_cycle(&plan, &run, &outcome))?;
+        self.store_inventory(&plan, &inventory).await;
         if let Ok(mut owned) = self.owned.write() {
             *owned = inventory.apps.keys().cloned().collect();
         }
@@ -376,8 +400,8 @@ impl<B: Backend> Reconciler<B> {
         // not made here; what it would digest is then simply new.
         let key = self.state.digest_key_if_any()?;
         let (desired, _) = self.load(commit, &user_secrets, &key, false)?;
-        let inventory = self.state.read_inventory()?;
-        let observed = self.observe(&inventory, &desired).await?;
+        let mut inventory = self.state.read_inventory()?;
+        let observed = self.observe(&mut inventory, &desired).await?;
         Ok((
             commit.to_string(),
             plan(&desired, &observed, &self.options.plan),
@@ -437,12 +461,27 @@ impl<B: Backend> Reconciler<B> {
     /// its inventory lists. Each app gets its last source path from the
     /// inventory (the backend's labels do not carry it), so that an app
     /// whose file no longer parses is held rather than deleted.
+    ///
+    /// A backend that keeps a copy of the inventory (a cluster's
+    /// ConfigMaps) fills in the apps this reconciler's state directory
+    /// does not list: after the state directory was lost, the new one
+    /// still owns, and so prunes, what the old one applied.
     async fn observe(
         &self,
-        inventory: &Inventory,
+        inventory: &mut Inventory,
         desired: &DesiredState,
     ) -> Result<ObservedState, CycleError> {
         let mut observed = self.backend.observe().await.map_err(CycleError::Backend)?;
+        for (name, entry) in self
+            .backend
+            .stored_inventory(&self.source_identity())
+            .unwrap_or_default()
+        {
+            if let std::collections::btree_map::Entry::Vacant(vacant) = inventory.apps.entry(name) {
+                tracing::info!(app = %vacant.key(), "inventory entry restored from the backend's copy");
+                vacant.insert(entry);
+            }
+        }
         observed.apps.retain(|name, _| {
             let owned = inventory.apps.contains_key(name)
                 || desired.apps.contains_key(name)
@@ -472,135 +511,26 @@ impl<B: Backend> Reconciler<B> {
         Ok(observed)
     }
 
-    /// Runs the plan's steps in order. An app whose step fails gets no
-    /// further step (its services would start without their database);
-    /// the other apps go on.
-    async fn apply(
-        &self,
-        plan: &Plan,
-        desired: &DesiredState,
-        app_secrets: &BTreeMap<String, AppSecrets>,
-        run: &mut Run,
-    ) {
-        for (index, step) in plan.steps.iter().enumerate() {
-            if self.stopping() {
-                tracing::info!("stopping: the remaining steps are left to the next start");
-                run.stop_before(&plan.steps[index..]);
-                break;
-            }
-            if run.results.get(&step.app) == Some(&AppResult::Failed) {
-                continue;
-            }
-            let start = Instant::now();
-            let result = match step.phase {
-                Phase::ApplyNamespaces | Phase::ApplyDatabases | Phase::ApplyServices => {
-                    match (desired.apps.get(&step.app), app_secrets.get(&step.app)) {
-                        (Some(app), Some(secrets)) => self
-                            .backend
-                            .apply(app, &step.components, secrets)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        // The planner only applies desired apps, and each
-                        // got its secrets when it was loaded.
-                        _ => Err("not a desired app".to_string()),
-                    }
-                }
-                Phase::DeleteComponents => self
-                    .backend
-                    .delete(&step.app, &step.components, &step.volumes)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Phase::RemoveApp => self
-                    .backend
-                    .remove(&step.app, &step.volumes)
-                    .await
-                    .map_err(|e| e.to_string()),
-            };
-            run.durations_of(&step.app).apply_ms += millis(start.elapsed());
-            match result {
-                Ok(()) => {
-                    let done = if step.phase == Phase::RemoveApp {
-                        AppResult::Removed
-                    } else {
-                        // Until its health says otherwise.
-                        AppResult::Healthy
-                    };
-                    run.results.insert(step.app.clone(), done);
-                }
-                Err(message) => {
-                    let what = match step.components.as_slice() {
-                        [] => format!("{} {}", step.phase.as_str(), step.app),
-                        components => format!(
-                            "{} {}: {}",
-                            step.phase.as_str(),
-                            step.app,
-                            components.join(", ")
-                        ),
-                    };
-                    run.diagnostics
-                        .entry(step.app.clone())
-                        .or_default()
-                        .push(format!("{what}: {message}"));
-                    run.results.insert(step.app.clone(), AppResult::Failed);
-                }
-            }
-        }
+    /// Who this reconciler is, as written into the backend's copies of its
+    /// inventory: the config repo, branch and path it follows.
+    fn source_identity(&self) -> String {
+        let config = self.source.config();
+        format!("{}#{}:{}", config.url, config.branch, config.path)
     }
 
-    /// Polls the health of every app applied without error until each is
-    /// healthy or unhealthy, or the timeout passes; all apps wait together,
-    /// so a cycle waits at most one timeout.
-    async fn wait(&self, run: &mut Run) {
-        let mut pending: BTreeSet<String> = run
-            .results
-            .iter()
-            .filter(|(app, result)| **result == AppResult::Healthy && run.applied.contains(*app))
-            .map(|(app, _)| app.clone())
-            .collect();
-        let start = Instant::now();
-        let deadline = start + self.options.health_timeout;
-        let mut last: BTreeMap<String, Health> = BTreeMap::new();
-        while !pending.is_empty() {
-            for app in pending.clone() {
-                let settled = match self.backend.health(&app).await {
-                    Ok(health) => {
-                        let settled = match health.state {
-                            HealthState::Healthy => Some((AppResult::Healthy, Vec::new())),
-                            HealthState::Unhealthy => {
-                                Some((AppResult::Degraded, health.details.clone()))
-                            }
-                            HealthState::Failed => {
-                                Some((AppResult::Failed, health.details.clone()))
-                            }
-                            HealthState::Progressing => None,
-                        };
-                        last.insert(app.clone(), health);
-                        settled
-                    }
-                    Err(e) => Some((AppResult::Degraded, vec![format!("health: {e}")])),
-                };
-                if let Some((result, details)) = settled {
-                    pending.remove(&app);
-                    run.settle(&app, result, details, start.elapsed());
-                }
+    /// Keeps the backend's copy of the inventory of every app the plan
+    /// looked at. A failure is logged, not fatal: the state directory
+    /// holds the inventory, and the next cycle writes the copy again.
+    async fn store_inventory(&self, plan: &Plan, inventory: &Inventory) {
+        let source = self.source_identity();
+        for app in &plan.apps {
+            if app.action == Action::Held {
+                continue;
             }
-            let now = Instant::now();
-            if pending.is_empty() || now >= deadline || self.stopping() {
-                break;
+            let entry = inventory.apps.get(&app.app);
+            if let Err(e) = self.backend.store_inventory(&source, &app.app, entry).await {
+                tracing::warn!(app = %app.app, "keeping the backend's copy of the inventory: {e}");
             }
-            tokio::time::sleep(self.options.health_poll.min(deadline - now)).await;
-        }
-        for app in pending {
-            let mut details = vec![if self.stopping() {
-                "not healthy yet when the reconciler stopped".to_string()
-            } else {
-                format!(
-                    "not healthy after {}s",
-                    self.options.health_timeout.as_secs()
-                )
-            }];
-            details.extend(last.remove(&app).map(|h| h.details).unwrap_or_default());
-            run.settle(&app, AppResult::Degraded, details, start.elapsed());
         }
     }
 

@@ -163,18 +163,23 @@ async fn a_stop_mid_step_finishes_that_step_and_starts_no_other() {
         FakeBackend::default(),
         &[
             ("shop/Heliosfile", Some(SHOP)),
-            ("blog/Heliosfile", Some(BLOG)),
+            ("wiki/Heliosfile", Some(&BLOG.replace("blog", "wiki"))),
         ],
     );
     let stop = f.reconciler.stop_flag();
     f.reconciler.backend().stop_on_next_apply(stop);
     let report = f.reconciler.reconcile().await.expect("a cycle");
     let operations = f.reconciler.backend().operations();
-    // The database step ran to its end; neither service step started.
-    assert_eq!(operations, ["apply shop db"]);
+    // The database step ran to its end; no other step started (apps are
+    // applied in name order, one at a time by default).
+    let applied: Vec<&String> = operations
+        .iter()
+        .filter(|o| !o.starts_with("store inventory"))
+        .collect();
+    assert_eq!(applied, ["apply shop db"]);
     assert!(!report.converged);
     assert_eq!(result_of(&report, "shop"), Some(AppResult::Failed));
-    assert_eq!(result_of(&report, "blog"), None);
+    assert_eq!(result_of(&report, "wiki"), None);
     let state = f.reconciler.state();
     let status = state.read_status("shop").expect("read").expect("a status");
     assert!(
@@ -184,7 +189,7 @@ async fn a_stop_mid_step_finishes_that_step_and_starts_no_other() {
             .any(|d| d.contains("stopped before")),
         "{status:?}"
     );
-    assert!(state.read_status("blog").expect("read").is_none());
+    assert!(state.read_status("wiki").expect("read").is_none());
     assert!(state.read_applied("shop").expect("read").is_none());
 }
 
@@ -661,5 +666,77 @@ async fn drift_is_healed() {
     assert_eq!(
         live.apps["blog"].components["web"].instances[0].status,
         InstanceStatus::Healthy
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_inventory_and_the_backends_copy_rebuild_each_other() {
+    let backend = FakeBackend::default();
+    // Another reconciler's app, with its copy of the inventory: never
+    // adopted, so never pruned.
+    let elsewhere = crate::state::InventoryApp {
+        source_path: "other/Heliosfile".to_string(),
+        components: BTreeSet::from(["web".to_string()]),
+        volumes: BTreeSet::new(),
+    };
+    backend
+        .store_inventory(
+            "https://git.example.com/other.git#main:",
+            "other",
+            Some(&elsewhere),
+        )
+        .await
+        .expect("stored");
+    let mut f = fixture(
+        backend,
+        &[
+            ("shop/Heliosfile", Some(SHOP)),
+            ("blog/Heliosfile", Some(BLOG)),
+        ],
+    );
+    assert!(f.reconciler.reconcile().await.expect("a cycle").converged);
+    let operations = f.reconciler.backend().operations();
+    assert!(
+        operations.contains(&"store inventory blog".to_string()),
+        "{operations:?}"
+    );
+    assert!(
+        operations.contains(&"store inventory shop".to_string()),
+        "{operations:?}"
+    );
+
+    // An unchanged cycle writes no copy.
+    f.reconciler.backend().clear_operations();
+    f.reconciler.reconcile().await.expect("a cycle");
+    assert_eq!(f.reconciler.backend().operations(), Vec::<String>::new());
+
+    // The state directory loses its inventory; blog leaves the config
+    // repo. The backend's copy says blog was this reconciler's: pruned.
+    let state_dir = f.reconciler.state().dir().to_path_buf();
+    std::fs::remove_file(state_dir.join("inventory.yaml")).expect("removed");
+    f.remote.commit(&[("blog/Heliosfile", None)]);
+    let report = f.reconciler.reconcile().await.expect("a cycle");
+    assert!(report.converged, "{report:?}");
+    assert_eq!(result_of(&report, "blog"), Some(AppResult::Removed));
+    assert!(report.apps.iter().all(|a| a.app != "other"), "{report:?}");
+    let inventory = f.reconciler.state().read_inventory().expect("read");
+    assert_eq!(inventory.apps.keys().collect::<Vec<_>>(), ["shop"]);
+    let operations = f.reconciler.backend().operations();
+    assert!(
+        operations.contains(&"remove blog".to_string()),
+        "{operations:?}"
+    );
+    assert!(
+        operations.contains(&"store inventory blog".to_string()),
+        "{operations:?}"
+    );
+
+    // The backend loses its copy: the next cycle writes it again.
+    f.reconciler.backend().lose_stored_inventory();
+    f.reconciler.backend().clear_operations();
+    f.reconciler.reconcile().await.expect("a cycle");
+    assert_eq!(
+        f.reconciler.backend().operations(),
+        ["store inventory shop"]
     );
 }

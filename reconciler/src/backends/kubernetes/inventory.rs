@@ -30,6 +30,10 @@ pub(super) fn configmap_kind() -> &'static KindInfo {
 /// What the ConfigMap holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredInventory {
+    /// Who wrote it: the config repo, branch and path of the reconciler
+    /// (several reconcilers may share a cluster; each adopts only its own).
+    #[serde(default)]
+    pub source: String,
     /// The Heliosfile the app was applied from.
     pub source_path: String,
     /// Every owned object.
@@ -42,7 +46,7 @@ pub struct StoredInventory {
 impl StoredInventory {
     /// The cluster copy of a state-repo entry (component keys of unknown
     /// kinds are left out: they cannot be addressed).
-    pub fn of(entry: &InventoryApp) -> Self {
+    pub fn of(source: &str, entry: &InventoryApp) -> Self {
         let mut objects: Vec<ObjectRef> = entry
             .components
             .iter()
@@ -50,6 +54,7 @@ impl StoredInventory {
             .collect();
         objects.sort();
         Self {
+            source: source.to_string(),
             source_path: entry.source_path.clone(),
             objects,
             volumes: entry.volumes.clone(),
@@ -124,13 +129,14 @@ mod tests {
             .collect(),
             volumes: BTreeSet::from(["data-db-0".to_string()]),
         };
-        let stored = StoredInventory::of(&entry);
+        let stored = StoredInventory::of("https://git.example.com/config.git#main:prod", &entry);
         assert_eq!(stored.namespace(), Some("shop"));
         let configmap = stored.to_configmap("shop", "shop");
         assert_eq!(configmap["metadata"]["name"], "helios-inventory-shop");
         let (app, back) = StoredInventory::from_configmap(&configmap).expect("an inventory");
         assert_eq!(app, "shop");
         assert_eq!(back.entry(), entry);
+        assert_eq!(back.source, "https://git.example.com/config.git#main:prod");
         assert!(
             configmap["data"][DATA_KEY]
                 .as_str()

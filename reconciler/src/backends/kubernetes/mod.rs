@@ -33,9 +33,12 @@ use crate::backend::{
     AppSecrets, Backend, BackendError, DriftEvent, Health, Instance, InstanceStatus,
     ObservedComponent, ObservedState,
 };
-use crate::desired::{ComponentKind, DesiredApp};
+use crate::desired::{ComponentKind, DesiredApp, DesiredState};
 use crate::plan::{VolumeAction, VolumePlan};
+use crate::state::InventoryApp;
 use api::ApiFailure;
+use drift::ObjectDrift;
+use futures_util::StreamExt;
 use heliosc::lower::{Body, labels};
 use inventory::StoredInventory;
 use objects::{KindInfo, ObjectRef, PERSISTENT_VOLUME_CLAIM, POD, owned_object};
@@ -43,6 +46,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+/// How many drift dry runs are in flight at once.
+const DRIFT_CHECKS_AT_ONCE: usize = 8;
 
 /// How the backend connects and applies.
 #[derive(Clone, Debug, Default)]
@@ -123,79 +129,6 @@ impl KubernetesBackend {
         let client = kube::Client::try_from(config)
             .map_err(|e| BackendError::Unavailable(format!("Kubernetes client: {e}")))?;
         Ok(Self::new(client, options))
-    }
-
-    /// The inventories read from the cluster by the last observe, by app
-    /// (`None` before any observe).
-    pub fn stored_inventories(&self) -> Option<BTreeMap<String, StoredInventory>> {
-        self.stored.lock().ok().and_then(|s| s.clone())
-    }
-
-    /// Writes an app's inventory ConfigMap if the cluster's copy differs
-    /// (so an unchanged cycle writes nothing), or deletes it when the app
-    /// owns nothing any more.
-    pub async fn store_inventory(
-        &self,
-        app: &str,
-        entry: Option<&crate::state::InventoryApp>,
-    ) -> Result<(), BackendError> {
-        let wanted = entry.map(StoredInventory::of);
-        let current = self
-            .stored
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().and_then(|s| s.get(app).cloned()));
-        if wanted == current {
-            return Ok(());
-        }
-        let info = inventory::configmap_kind();
-        match (&wanted, &current) {
-            (Some(wanted), _) => {
-                let Some(namespace) = wanted.namespace() else {
-                    return Ok(());
-                };
-                let configmap = wanted.to_configmap(app, namespace);
-                api::apply(&self.client, info, &configmap, true, false)
-                    .await
-                    .map_err(|e| {
-                        api_error(
-                            &format!("ConfigMap {namespace}/{}", inventory::configmap_name(app)),
-                            &e,
-                        )
-                    })?;
-            }
-            (None, Some(current)) => {
-                if let Some(namespace) = current.namespace() {
-                    api::delete(
-                        &self.client,
-                        info,
-                        Some(namespace),
-                        &inventory::configmap_name(app),
-                    )
-                    .await
-                    .map_err(|e| api_error("inventory ConfigMap", &e))?;
-                }
-            }
-            (None, None) => {}
-        }
-        if let Ok(mut stored) = self.stored.lock() {
-            let stored = stored.get_or_insert_with(BTreeMap::new);
-            match wanted {
-                Some(wanted) => stored.insert(app.to_string(), wanted),
-                None => stored.remove(app),
-            };
-        }
-        Ok(())
-    }
-
-    /// What happened to `app` that its status should say although nothing
-    /// failed (a Namespace kept because it holds volume claims), drained.
-    pub fn take_notes(&self, app: &str) -> Vec<String> {
-        self.notes
-            .lock()
-            .ok()
-            .and_then(|mut notes| notes.remove(app))
-            .unwrap_or_default()
     }
 
     fn note(&self, app: &str, note: String) {
@@ -721,6 +654,175 @@ impl Backend for KubernetesBackend {
             health = health::app_health(&workloads, &pods);
         }
         Ok(health)
+    }
+
+    async fn check_drift(
+        &self,
+        desired: &DesiredState,
+        observed: &mut ObservedState,
+    ) -> Result<(), BackendError> {
+        // Only live objects with the desired spec: the others are updated
+        // anyway. One dry run per object, a few at a time.
+        let mut checks = Vec::new();
+        for (name, app) in &desired.apps {
+            let Some(live_app) = observed.apps.get(name) else {
+                continue;
+            };
+            for (key, component) in &app.components {
+                let current = live_app.components.get(key).is_some_and(|c| {
+                    c.instances
+                        .iter()
+                        .all(|i| i.spec_hash.as_deref() == Some(component.spec_hash.as_str()))
+                });
+                if !current {
+                    continue;
+                }
+                if let Some((info, object)) = desired_object(app, key) {
+                    let live = self.live_object(name, key);
+                    checks.push(async move {
+                        let found =
+                            drift::check_object(&self.client, info, &object, live.as_ref()).await;
+                        (name, key, found)
+                    });
+                }
+            }
+        }
+        let results: Vec<_> = futures_util::stream::iter(checks)
+            .buffer_unordered(DRIFT_CHECKS_AT_ONCE)
+            .collect()
+            .await;
+        for (app, key, found) in results {
+            let found = match found {
+                Ok(found) => found,
+                Err(ApiFailure::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
+                Err(e) => {
+                    self.note(app, format!("{key}: drift check failed: {e}"));
+                    continue;
+                }
+            };
+            let edited = match found {
+                None => false,
+                Some(ObjectDrift::Edited { fields, managers }) => {
+                    let by = if managers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" by {}", managers.join(", "))
+                    };
+                    self.note(
+                        app,
+                        format!("{key}: edited{by} ({}); taken back", fields.join(", ")),
+                    );
+                    true
+                }
+                Some(ObjectDrift::Conflict { manager, fields }) => {
+                    if self.options.force_conflicts {
+                        self.note(
+                            app,
+                            format!(
+                                "{key}: {} managed by `{manager}` (another applier); taken over (--force-conflicts)",
+                                fields.join(", ")
+                            ),
+                        );
+                    } else {
+                        self.note(
+                            app,
+                            format!(
+                                "{key}: conflict: {} managed by `{manager}` (another applier); left alone, `--force-conflicts` takes them over",
+                                fields.join(", ")
+                            ),
+                        );
+                    }
+                    self.options.force_conflicts
+                }
+            };
+            if edited
+                && let Some(component) = observed
+                    .apps
+                    .get_mut(app)
+                    .and_then(|a| a.components.get_mut(key))
+            {
+                for instance in &mut component.instances {
+                    instance.status = InstanceStatus::Edited;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stored_inventory(&self, source: &str) -> Option<BTreeMap<String, InventoryApp>> {
+        let stored = self.stored.lock().ok()?.clone()?;
+        Some(
+            stored
+                .into_iter()
+                .filter(|(_, inventory)| inventory.source == source)
+                .map(|(app, inventory)| (app, inventory.entry()))
+                .collect(),
+        )
+    }
+
+    async fn store_inventory(
+        &self,
+        source: &str,
+        app: &str,
+        entry: Option<&InventoryApp>,
+    ) -> Result<(), BackendError> {
+        let wanted = entry.map(|e| StoredInventory::of(source, e));
+        let current = self
+            .stored
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().and_then(|s| s.get(app).cloned()));
+        if wanted == current {
+            return Ok(());
+        }
+        let info = inventory::configmap_kind();
+        match (&wanted, &current) {
+            (Some(wanted), _) => {
+                let Some(namespace) = wanted.namespace() else {
+                    return Ok(());
+                };
+                let configmap = wanted.to_configmap(app, namespace);
+                // Forced: the ConfigMap is Helios's alone, and a hand edit
+                // of it must not stop the inventory from being kept.
+                api::apply(&self.client, info, &configmap, true, false)
+                    .await
+                    .map_err(|e| {
+                        api_error(
+                            &format!("ConfigMap {namespace}/{}", inventory::configmap_name(app)),
+                            &e,
+                        )
+                    })?;
+            }
+            (None, Some(current)) => {
+                if let Some(namespace) = current.namespace() {
+                    api::delete(
+                        &self.client,
+                        info,
+                        Some(namespace),
+                        &inventory::configmap_name(app),
+                    )
+                    .await
+                    .map_err(|e| api_error("inventory ConfigMap", &e))?;
+                }
+            }
+            (None, None) => {}
+        }
+        if let Ok(mut stored) = self.stored.lock() {
+            let stored = stored.get_or_insert_with(BTreeMap::new);
+            match wanted {
+                Some(wanted) => stored.insert(app.to_string(), wanted),
+                None => stored.remove(app),
+            };
+        }
+        Ok(())
+    }
+
+    fn take_notes(&self, app: &str) -> Vec<String> {
+        self.notes
+            .lock()
+            .ok()
+            .and_then(|mut notes| notes.remove(app))
+            .unwrap_or_default()
     }
 
     fn watch_drift<F>(&self, on_event: F) -> impl std::future::Future<Output = ()> + Send + 'static

@@ -678,7 +678,7 @@ async fn an_unchanged_inventory_is_not_written_and_a_lost_one_is() {
     };
     // The cluster had none (the ConfigMap was deleted): written.
     backend
-        .store_inventory("shop", Some(&entry))
+        .store_inventory("file:///config#main:", "shop", Some(&entry))
         .await
         .expect("stored");
     assert_eq!(
@@ -689,8 +689,93 @@ async fn an_unchanged_inventory_is_not_written_and_a_lost_one_is() {
     );
     // The same again: nothing.
     backend
-        .store_inventory("shop", Some(&entry))
+        .store_inventory("file:///config#main:", "shop", Some(&entry))
         .await
         .expect("stored");
     assert_eq!(lines(&log).len(), 1);
+}
+
+#[tokio::test]
+async fn a_due_drift_check_marks_hand_edited_objects_for_update_and_says_why() {
+    let app = shop();
+    let web_hash = app.components["Deployment/shop/web"].spec_hash.clone();
+    let service_hash = app.components["Service/shop/web"].spec_hash.clone();
+    let observing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = Arc::clone(&observing);
+    let (backend, log) = mock(
+        KubernetesOptions::default(),
+        Box::new(move |r| {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if r.path.starts_with("/apis/apps/v1/deployments") {
+                    list_of(vec![live(
+                        "Deployment",
+                        Some("shop"),
+                        "web",
+                        Some("shop"),
+                        &web_hash,
+                    )])
+                } else if r.path.starts_with("/api/v1/services") {
+                    list_of(vec![live(
+                        "Service",
+                        Some("shop"),
+                        "web",
+                        Some("shop"),
+                        &service_hash,
+                    )])
+                } else {
+                    empty_list(r)
+                }
+            } else if r.path.contains("/deployments/web") {
+                // `kubectl edit` changed the replicas Helios applied.
+                recorded("07-ssa-after-drift-dry-run.json")
+            } else {
+                // Another applier (`tuner`) owns a field.
+                recorded("10-ssa-helios-conflict.json")
+            }
+        }),
+    );
+    let mut observed = backend.observe().await.expect("observed");
+    observing.store(false, std::sync::atomic::Ordering::SeqCst);
+    log.lock().expect("log").clear();
+    let desired = DesiredState {
+        apps: BTreeMap::from([("shop".to_string(), app)]),
+        ..DesiredState::default()
+    };
+    backend
+        .check_drift(&desired, &mut observed)
+        .await
+        .expect("checked");
+
+    // Only the live objects with the desired spec were dry-run.
+    let mut requests = lines(&log);
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            "PATCH /api/v1/namespaces/shop/services/web?&dryRun=All&fieldManager=helios",
+            "PATCH /apis/apps/v1/namespaces/shop/deployments/web?&dryRun=All&fieldManager=helios",
+        ]
+    );
+    let components = &observed.apps["shop"].components;
+    // The hand edit becomes an update; the other applier's field does not.
+    assert_eq!(
+        components["Deployment/shop/web"].instances[0].status,
+        InstanceStatus::Edited
+    );
+    assert_eq!(
+        components["Service/shop/web"].instances[0].status,
+        InstanceStatus::Running
+    );
+    let notes = backend.take_notes("shop");
+    assert!(
+        notes.iter().any(
+            |n| n == "Deployment/shop/web: edited by kubectl-edit (.spec.replicas); taken back"
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("Service/shop/web: conflict: .spec.replicas managed by `tuner`")),
+        "{notes:?}"
+    );
+    assert!(backend.take_notes("shop").is_empty(), "drained");
 }
