@@ -18,7 +18,9 @@
 
 use super::api::{self, ApiFailure};
 use super::objects::{self, KindInfo};
-use crate::backend::DriftEvent;
+use super::{DRIFT_CHECKS_AT_ONCE, KubernetesBackend, desired_object};
+use crate::backend::{BackendError, DriftEvent, InstanceStatus, ObservedState};
+use crate::desired::DesiredState;
 use futures_util::StreamExt;
 use heliosc::lower::labels;
 use kube::api::{WatchEvent, WatchParams};
@@ -121,6 +123,105 @@ pub async fn check_object(
             }))
         }
         Err(other) => Err(other),
+    }
+}
+
+impl KubernetesBackend {
+    /// The drift check of [`Backend::check_drift`](crate::backend::Backend::check_drift):
+    /// every desired object live with the desired spec is dry-run (a few
+    /// at a time); a hand edit marks its component
+    /// [`InstanceStatus::Edited`] and is noted, another applier's
+    /// conflict is noted and marked only with `--force-conflicts`.
+    pub(super) async fn check_drift_of(
+        &self,
+        desired: &DesiredState,
+        observed: &mut ObservedState,
+    ) -> Result<(), BackendError> {
+        // Only live objects with the desired spec: the others are updated
+        // anyway. One dry run per object, a few at a time.
+        let mut checks = Vec::new();
+        for (name, app) in &desired.apps {
+            let Some(live_app) = observed.apps.get(name) else {
+                continue;
+            };
+            for (key, component) in &app.components {
+                let current = live_app.components.get(key).is_some_and(|c| {
+                    c.instances
+                        .iter()
+                        .all(|i| i.spec_hash.as_deref() == Some(component.spec_hash.as_str()))
+                });
+                if !current {
+                    continue;
+                }
+                if let Some((info, object)) = desired_object(app, key) {
+                    let live = self.live_object(name, key);
+                    checks.push(async move {
+                        let found = check_object(&self.client, info, &object, live.as_ref()).await;
+                        (name, key, found)
+                    });
+                }
+            }
+        }
+        let results: Vec<_> = futures_util::stream::iter(checks)
+            .buffer_unordered(DRIFT_CHECKS_AT_ONCE)
+            .collect()
+            .await;
+        for (app, key, found) in results {
+            let found = match found {
+                Ok(found) => found,
+                Err(ApiFailure::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
+                Err(e) => {
+                    self.note(app, format!("{key}: drift check failed: {e}"));
+                    continue;
+                }
+            };
+            let edited = match found {
+                None => false,
+                Some(ObjectDrift::Edited { fields, managers }) => {
+                    let by = if managers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" by {}", managers.join(", "))
+                    };
+                    self.note(
+                        app,
+                        format!("{key}: edited{by} ({}); taken back", fields.join(", ")),
+                    );
+                    true
+                }
+                Some(ObjectDrift::Conflict { manager, fields }) => {
+                    if self.options.force_conflicts {
+                        self.note(
+                            app,
+                            format!(
+                                "{key}: {} managed by `{manager}` (another applier); taken over (--force-conflicts)",
+                                fields.join(", ")
+                            ),
+                        );
+                    } else {
+                        self.note(
+                            app,
+                            format!(
+                                "{key}: conflict: {} managed by `{manager}` (another applier); left alone, `--force-conflicts` takes them over",
+                                fields.join(", ")
+                            ),
+                        );
+                    }
+                    self.options.force_conflicts
+                }
+            };
+            if edited
+                && let Some(component) = observed
+                    .apps
+                    .get_mut(app)
+                    .and_then(|a| a.components.get_mut(key))
+            {
+                for instance in &mut component.instances {
+                    instance.status = InstanceStatus::Edited;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,12 +5,12 @@
 //!   it owns first ([`credentials`]). Another applier's field is a conflict
 //!   reported per object, taken over only with `--force-conflicts`; a hand
 //!   edit (an Update manager) is drift, taken back with force.
-//! - **Observe**: one list per kind of every object carrying
+//! - **Observe** ([`observe`]): one list per kind of every object carrying
 //!   `dev.helios.app` (no get per object), its spec hash read from the
 //!   `dev.helios.spec-hash` annotation, so an unchanged commit needs no
 //!   write; PersistentVolumeClaims by the same label are the app's volumes;
 //!   the inventory ConfigMaps ([`inventory`]) come in the same pass.
-//! - **Prune**: deletes only objects it observed with the app's ownership
+//! - **Prune** ([`prune`]): deletes only objects it observed with the app's ownership
 //!   label, with background propagation; claims only when the plan says
 //!   so; a removed app's Namespace only when it holds nothing else.
 //! - **Health** ([`health`]): rollout status of Deployments and
@@ -26,22 +26,19 @@ pub mod drift;
 pub mod health;
 pub mod inventory;
 pub mod objects;
+mod observe;
+mod prune;
 #[cfg(test)]
 mod tests;
 
-use crate::backend::{
-    AppSecrets, Backend, BackendError, DriftEvent, Health, Instance, InstanceStatus,
-    ObservedComponent, ObservedState,
-};
+use crate::backend::{AppSecrets, Backend, BackendError, DriftEvent, Health, ObservedState};
 use crate::desired::{ComponentKind, DesiredApp, DesiredState};
-use crate::plan::{VolumeAction, VolumePlan};
+use crate::plan::VolumePlan;
 use crate::state::InventoryApp;
 use api::ApiFailure;
-use drift::ObjectDrift;
-use futures_util::StreamExt;
-use heliosc::lower::{Body, labels};
+use heliosc::lower::Body;
 use inventory::StoredInventory;
-use objects::{KindInfo, ObjectRef, PERSISTENT_VOLUME_CLAIM, POD, owned_object};
+use objects::{KindInfo, POD, owned_object};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -110,22 +107,25 @@ impl KubernetesBackend {
             context: options.context.clone(),
             ..KubeConfigOptions::default()
         };
+        let unavailable = |e: &dyn std::fmt::Display| {
+            BackendError::Unavailable(format!("no cluster configuration: {e}"))
+        };
         let config = match (&options.kubeconfig, &options.context) {
             (Some(path), _) => {
                 let file = Kubeconfig::read_from(path).map_err(|e| {
                     BackendError::Unavailable(format!("kubeconfig {}: {e}", path.display()))
                 })?;
-                kube::Config::from_custom_kubeconfig(file, &context).await
+                kube::Config::from_custom_kubeconfig(file, &context)
+                    .await
+                    .map_err(|e| unavailable(&e))?
             }
-            (None, Some(_)) => kube::Config::from_kubeconfig(&context).await,
-            (None, None) => kube::Config::infer().await.map_err(|e| {
-                kube::config::KubeconfigError::ReadConfig(
-                    std::io::Error::other(e.to_string()),
-                    PathBuf::from("(inferred)"),
-                )
-            }),
-        }
-        .map_err(|e| BackendError::Unavailable(format!("no cluster configuration: {e}")))?;
+            // A context names a kubeconfig entry: no in-cluster fallback.
+            (None, Some(_)) => kube::Config::from_kubeconfig(&context)
+                .await
+                .map_err(|e| unavailable(&e))?,
+            // `KUBECONFIG`, `~/.kube/config`, then the service account.
+            (None, None) => kube::Config::infer().await.map_err(|e| unavailable(&e))?,
+        };
         let client = kube::Client::try_from(config)
             .map_err(|e| BackendError::Unavailable(format!("Kubernetes client: {e}")))?;
         Ok(Self::new(client, options))
@@ -199,123 +199,6 @@ impl KubernetesBackend {
         }
         errors
     }
-
-    /// Deletes owned objects of `app` by key, the last kinds first; only
-    /// objects the last observe saw carrying the app's ownership label.
-    async fn delete_keys(&self, app: &str, keys: &[String]) -> Vec<String> {
-        let mut keys: Vec<&String> = keys.iter().collect();
-        keys.sort_by_key(|key| {
-            std::cmp::Reverse(KindInfo::order(key.split('/').next().unwrap_or_default()))
-        });
-        let mut errors = Vec::new();
-        for key in keys {
-            let owned = self
-                .live_object(app, key)
-                .is_some_and(|o| o["metadata"]["labels"][labels::APP] == app);
-            if !owned {
-                tracing::warn!(%app, object = %key, "not observed with the app's ownership label; not deleted");
-                continue;
-            }
-            let Some(object) = ObjectRef::from_key(key) else {
-                continue;
-            };
-            let Some(info) = object.info() else { continue };
-            if let Err(e) = api::delete(
-                &self.client,
-                info,
-                object.namespace.as_deref(),
-                &object.name,
-            )
-            .await
-            {
-                errors.push(format!("{key}: {e}"));
-            } else if let Ok(mut live) = self.live.lock()
-                && let Some(live) = live.get_mut(app)
-            {
-                live.objects.remove(key);
-            }
-        }
-        errors
-    }
-
-    async fn delete_claims(&self, app: &str, volumes: &[VolumePlan]) -> Vec<String> {
-        let claims = self
-            .live
-            .lock()
-            .ok()
-            .and_then(|l| l.get(app).map(|a| a.claims.clone()))
-            .unwrap_or_default();
-        let mut errors = Vec::new();
-        for volume in volumes.iter().filter(|v| v.action == VolumeAction::Delete) {
-            let Some(namespace) = claims.get(&volume.name) else {
-                continue;
-            };
-            if let Err(e) = api::delete(
-                &self.client,
-                &PERSISTENT_VOLUME_CLAIM,
-                Some(namespace),
-                &volume.name,
-            )
-            .await
-            {
-                errors.push(format!(
-                    "PersistentVolumeClaim/{namespace}/{}: {e}",
-                    volume.name
-                ));
-            }
-        }
-        errors
-    }
-
-    /// Whether `namespace` holds anything Helios did not apply for `app`:
-    /// a volume claim (made by a StatefulSet, in no inventory), or a
-    /// workload, Service, ConfigMap or Secret without the app's label.
-    async fn foreign_contents(
-        &self,
-        app: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, ApiFailure> {
-        let mut found = Vec::new();
-        for claim in api::list(
-            &self.client,
-            &PERSISTENT_VOLUME_CLAIM,
-            Some(namespace),
-            None,
-        )
-        .await?
-        {
-            found.push(format!(
-                "PersistentVolumeClaim {}",
-                claim.metadata.name.unwrap_or_default()
-            ));
-        }
-        for kind in [
-            "Deployment",
-            "StatefulSet",
-            "Service",
-            "ConfigMap",
-            "Secret",
-        ] {
-            let Some(info) = KindInfo::of(kind) else {
-                continue;
-            };
-            for object in api::list(&self.client, info, Some(namespace), None).await? {
-                let name = object.metadata.name.clone().unwrap_or_default();
-                let ours = object.metadata.labels.as_ref().is_some_and(|l| {
-                    l.get(labels::APP).map(String::as_str) == Some(app)
-                        || l.get(inventory::INVENTORY_LABEL).map(String::as_str) == Some(app)
-                });
-                // What the cluster puts in every namespace.
-                let cluster_made = (kind == "ConfigMap" && name == "kube-root-ca.crt")
-                    || (kind == "Secret"
-                        && object.data["type"] == "kubernetes.io/service-account-token");
-                if !ours && !cluster_made {
-                    found.push(format!("{kind} {name}"));
-                }
-            }
-        }
-        Ok(found)
-    }
 }
 
 fn object_name(object: &Value) -> String {
@@ -334,16 +217,6 @@ fn api_error(what: &str, error: &ApiFailure) -> BackendError {
     match error {
         ApiFailure::Unavailable(message) => BackendError::Unavailable(format!("{what}: {message}")),
         other => BackendError::Api(format!("{what}: {other}")),
-    }
-}
-
-/// The component kind an observed object's label gives.
-fn component_kind(object: &Value) -> ComponentKind {
-    match object["metadata"]["labels"][labels::COMPONENT].as_str() {
-        Some("namespace") => ComponentKind::Namespace,
-        Some(labels::COMPONENT_DATABASE) => ComponentKind::Database,
-        _ if object["kind"] == "Namespace" => ComponentKind::Namespace,
-        _ => ComponentKind::Service,
     }
 }
 
@@ -376,117 +249,7 @@ impl Backend for KubernetesBackend {
     }
 
     async fn observe(&self) -> Result<ObservedState, BackendError> {
-        let selector = objects::owned_selector();
-        let mut lists = Vec::new();
-        for info in objects::component_kinds() {
-            lists.push(api::list(&self.client, info, None, Some(&selector)));
-        }
-        let lists = futures_util::future::try_join_all(lists)
-            .await
-            .map_err(|e| api_error("listing owned objects", &e))?;
-        let claims = api::list(
-            &self.client,
-            &PERSISTENT_VOLUME_CLAIM,
-            None,
-            Some(&selector),
-        )
-        .await
-        .map_err(|e| api_error("listing volume claims", &e))?;
-        let configmaps = api::list(
-            &self.client,
-            inventory::configmap_kind(),
-            None,
-            Some(inventory::INVENTORY_LABEL),
-        )
-        .await
-        .map_err(|e| api_error("listing inventories", &e))?;
-
-        let mut state = ObservedState::default();
-        let mut live: BTreeMap<String, LiveApp> = BTreeMap::new();
-        for (info, items) in objects::component_kinds().zip(lists) {
-            for item in items {
-                let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
-                value["apiVersion"] = Value::String(if info.group.is_empty() {
-                    info.version.to_string()
-                } else {
-                    format!("{}/{}", info.group, info.version)
-                });
-                value["kind"] = Value::String(info.kind.to_string());
-                let Some(app) = value["metadata"]["labels"][labels::APP].as_str() else {
-                    continue;
-                };
-                let app = app.to_string();
-                let reference = ObjectRef {
-                    group: info.group.to_string(),
-                    version: info.version.to_string(),
-                    kind: info.kind.to_string(),
-                    namespace: item.metadata.namespace.clone().filter(|_| info.namespaced),
-                    name: item.metadata.name.clone().unwrap_or_default(),
-                };
-                let key = reference.key();
-                let annotation = |name: &str| {
-                    value["metadata"]["annotations"][name]
-                        .as_str()
-                        .map(str::to_string)
-                };
-                let component = ObservedComponent {
-                    kind: component_kind(&value),
-                    instances: vec![Instance {
-                        spec_hash: annotation(labels::SPEC_HASH),
-                        secrets_digest: annotation(labels::SECRETS_DIGEST),
-                        status: if value["metadata"]["deletionTimestamp"].is_string() {
-                            InstanceStatus::Exited
-                        } else {
-                            InstanceStatus::Running
-                        },
-                    }],
-                };
-                state
-                    .apps
-                    .entry(app.clone())
-                    .or_default()
-                    .components
-                    .insert(key.clone(), component);
-                live.entry(app).or_default().objects.insert(key, value);
-            }
-        }
-        for claim in claims {
-            let labels_of = claim.metadata.labels.clone().unwrap_or_default();
-            let (Some(app), Some(name), Some(namespace)) = (
-                labels_of.get(labels::APP),
-                claim.metadata.name.clone(),
-                claim.metadata.namespace.clone(),
-            ) else {
-                continue;
-            };
-            state
-                .apps
-                .entry(app.clone())
-                .or_default()
-                .volumes
-                .insert(name.clone());
-            live.entry(app.clone())
-                .or_default()
-                .claims
-                .insert(name, namespace);
-        }
-        let mut stored = BTreeMap::new();
-        for configmap in configmaps {
-            let value = serde_json::to_value(&configmap).unwrap_or(Value::Null);
-            if let Some((app, inventory)) = StoredInventory::from_configmap(&value) {
-                if let Some(observed) = state.apps.get_mut(&app) {
-                    observed.source_path = Some(inventory.source_path.clone());
-                }
-                stored.insert(app, inventory);
-            }
-        }
-        if let Ok(mut cache) = self.live.lock() {
-            *cache = live;
-        }
-        if let Ok(mut cache) = self.stored.lock() {
-            *cache = Some(stored);
-        }
-        Ok(state)
+        self.observe_all().await
     }
 
     async fn apply(
@@ -582,49 +345,7 @@ impl Backend for KubernetesBackend {
     }
 
     async fn remove(&self, app: &str, volumes: &[VolumePlan]) -> Result<(), BackendError> {
-        let keys: Vec<String> = self
-            .live
-            .lock()
-            .ok()
-            .and_then(|l| l.get(app).map(|a| a.objects.keys().cloned().collect()))
-            .unwrap_or_default();
-        let (namespaces, others): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| k.starts_with("Namespace/"));
-        let mut errors = self.delete_keys(app, &others).await;
-        errors.extend(self.delete_claims(app, volumes).await);
-        if !errors.is_empty() {
-            return Err(BackendError::Api(errors.join("\n")));
-        }
-        let prune_volumes = volumes.iter().all(|v| v.action == VolumeAction::Delete);
-        for key in namespaces {
-            let namespace = key.trim_start_matches("Namespace/");
-            let foreign = self
-                .foreign_contents(app, namespace)
-                .await
-                .map_err(|e| api_error(&format!("Namespace {namespace}"), &e))?;
-            // Claims made by StatefulSets are in no inventory: deleting the
-            // Namespace would delete them, so it goes only with
-            // `--prune-volumes` or when nothing but Helios's objects are left.
-            let claims_only = foreign
-                .iter()
-                .all(|f| f.starts_with("PersistentVolumeClaim "));
-            if foreign.is_empty() || (prune_volumes && claims_only) {
-                errors.extend(self.delete_keys(app, std::slice::from_ref(&key)).await);
-            } else {
-                self.note(
-                    app,
-                    format!(
-                        "Namespace {namespace} kept: it holds {} (`--prune-volumes` deletes volume claims)",
-                        foreign.join(", ")
-                    ),
-                );
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(BackendError::Api(errors.join("\n")))
-        }
+        self.remove_app(app, volumes).await
     }
 
     async fn health(&self, app: &str) -> Result<Health, BackendError> {
@@ -661,92 +382,7 @@ impl Backend for KubernetesBackend {
         desired: &DesiredState,
         observed: &mut ObservedState,
     ) -> Result<(), BackendError> {
-        // Only live objects with the desired spec: the others are updated
-        // anyway. One dry run per object, a few at a time.
-        let mut checks = Vec::new();
-        for (name, app) in &desired.apps {
-            let Some(live_app) = observed.apps.get(name) else {
-                continue;
-            };
-            for (key, component) in &app.components {
-                let current = live_app.components.get(key).is_some_and(|c| {
-                    c.instances
-                        .iter()
-                        .all(|i| i.spec_hash.as_deref() == Some(component.spec_hash.as_str()))
-                });
-                if !current {
-                    continue;
-                }
-                if let Some((info, object)) = desired_object(app, key) {
-                    let live = self.live_object(name, key);
-                    checks.push(async move {
-                        let found =
-                            drift::check_object(&self.client, info, &object, live.as_ref()).await;
-                        (name, key, found)
-                    });
-                }
-            }
-        }
-        let results: Vec<_> = futures_util::stream::iter(checks)
-            .buffer_unordered(DRIFT_CHECKS_AT_ONCE)
-            .collect()
-            .await;
-        for (app, key, found) in results {
-            let found = match found {
-                Ok(found) => found,
-                Err(ApiFailure::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
-                Err(e) => {
-                    self.note(app, format!("{key}: drift check failed: {e}"));
-                    continue;
-                }
-            };
-            let edited = match found {
-                None => false,
-                Some(ObjectDrift::Edited { fields, managers }) => {
-                    let by = if managers.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" by {}", managers.join(", "))
-                    };
-                    self.note(
-                        app,
-                        format!("{key}: edited{by} ({}); taken back", fields.join(", ")),
-                    );
-                    true
-                }
-                Some(ObjectDrift::Conflict { manager, fields }) => {
-                    if self.options.force_conflicts {
-                        self.note(
-                            app,
-                            format!(
-                                "{key}: {} managed by `{manager}` (another applier); taken over (--force-conflicts)",
-                                fields.join(", ")
-                            ),
-                        );
-                    } else {
-                        self.note(
-                            app,
-                            format!(
-                                "{key}: conflict: {} managed by `{manager}` (another applier); left alone, `--force-conflicts` takes them over",
-                                fields.join(", ")
-                            ),
-                        );
-                    }
-                    self.options.force_conflicts
-                }
-            };
-            if edited
-                && let Some(component) = observed
-                    .apps
-                    .get_mut(app)
-                    .and_then(|a| a.components.get_mut(key))
-            {
-                for instance in &mut component.instances {
-                    instance.status = InstanceStatus::Edited;
-                }
-            }
-        }
-        Ok(())
+        self.check_drift_of(desired, observed).await
     }
 
     fn stored_inventory(&self, source: &str) -> Option<BTreeMap<String, InventoryApp>> {

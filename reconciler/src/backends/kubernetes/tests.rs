@@ -5,10 +5,12 @@
 //! exact requests and their order.
 
 use super::*;
-use crate::backend::HealthState;
+use crate::backend::{HealthState, InstanceStatus};
 use crate::desired::{DesiredOptions, desired_state};
+use crate::plan::VolumeAction;
 use crate::secrets::Secret;
 use heliosc::ir::Target;
+use heliosc::lower::labels;
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::json;
@@ -778,4 +780,53 @@ async fn a_due_drift_check_marks_hand_edited_objects_for_update_and_says_why() {
         "{notes:?}"
     );
     assert!(backend.take_notes("shop").is_empty(), "drained");
+}
+
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: one
+  cluster: { server: 'https://127.0.0.1:6443' }
+- name: two
+  cluster: { server: 'https://127.0.0.2:6443' }
+users:
+- name: admin
+  user: { token: not-a-real-token }
+contexts:
+- name: staging
+  context: { cluster: one, user: admin, namespace: staging-ns }
+- name: prod
+  context: { cluster: two, user: admin, namespace: prod-ns }
+current-context: staging
+";
+
+#[tokio::test]
+async fn connect_reads_the_given_kubeconfig_and_context() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("config");
+    std::fs::write(&path, KUBECONFIG).expect("written");
+    let connect = |context: Option<&str>| {
+        KubernetesBackend::connect(KubernetesOptions {
+            kubeconfig: Some(path.clone()),
+            context: context.map(str::to_string),
+            force_conflicts: false,
+        })
+    };
+    let current = connect(None).await.expect("connected");
+    assert_eq!(current.client.default_namespace(), "staging-ns");
+    let prod = connect(Some("prod")).await.expect("connected");
+    assert_eq!(prod.client.default_namespace(), "prod-ns");
+    let Err(BackendError::Unavailable(message)) = connect(Some("nope")).await else {
+        panic!("an unknown context must fail");
+    };
+    assert!(message.contains("nope"), "{message}");
+    let missing = KubernetesBackend::connect(KubernetesOptions {
+        kubeconfig: Some(dir.path().join("missing")),
+        ..KubernetesOptions::default()
+    })
+    .await;
+    let Err(BackendError::Unavailable(message)) = missing else {
+        panic!("a missing kubeconfig must fail");
+    };
+    assert!(message.contains("missing"), "{message}");
 }
