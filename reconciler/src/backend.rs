@@ -275,6 +275,10 @@ pub struct ObservedApp {
     /// the plan say which secret changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub applied_secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per component, the compiled YAML it was last applied from (the
+    /// same record): lets the plan show the fields an update changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied_specs: BTreeMap<String, String>,
 }
 
 /// Live state of one component.
@@ -319,6 +323,10 @@ pub enum InstanceStatus {
     /// Its object was changed by hand since Helios applied it (Kubernetes:
     /// `kubectl edit`, `scale` or `patch` of a field Helios applies).
     Edited,
+    /// Another applier owns fields Helios applies (Kubernetes: a
+    /// server-side apply manager other than `helios`): applying fails with
+    /// a conflict unless `--force-conflicts`.
+    Conflict,
 }
 
 /// An app's health, as the backend sees it now.

@@ -34,13 +34,14 @@ const RESULTS: [&str; 6] = [
 ];
 
 /// How drifted components were healed, as the `reason` label.
-const DRIFT_REASONS: [&str; 6] = [
+const DRIFT_REASONS: [&str; 7] = [
     "missing",
     "exited",
     "unhealthy",
     "missing_instance",
     "extra_instance",
     "edited",
+    "conflict",
 ];
 
 /// The daemon's metrics, shared by the loop (which records) and the

@@ -135,6 +135,9 @@ pub enum Drift {
     ExtraInstance,
     /// Its object was changed by hand (Kubernetes: a field Helios applies).
     Edited,
+    /// Another applier owns fields Helios applies: the apply reports the
+    /// conflict, and takes the fields over only with `--force-conflicts`.
+    Conflict,
 }
 
 impl Drift {
@@ -146,6 +149,7 @@ impl Drift {
             Self::MissingInstance => "missing instance",
             Self::ExtraInstance => "extra instance",
             Self::Edited => "edited",
+            Self::Conflict => "conflict with another applier",
         }
     }
 }
@@ -167,6 +171,11 @@ pub struct ComponentPlan {
     /// what was applied cannot tell which.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// With [`Reason::SpecChanged`]: a unified diff from the compiled YAML
+    /// last applied to the desired one (references to secrets, never
+    /// values); absent when there is no record of what was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl ComponentPlan {
@@ -472,12 +481,21 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
         } else {
             Vec::new()
         };
+        let diff = if reason == Some(Reason::SpecChanged) {
+            live.applied_specs
+                .get(key)
+                .filter(|applied| !component.spec.is_empty() && **applied != component.spec)
+                .map(|applied| heliosc::diff::unified_diff(applied, &component.spec))
+        } else {
+            None
+        };
         components.push(ComponentPlan {
             name: key.clone(),
             kind: component.kind,
             action,
             reason,
             secrets,
+            diff,
         });
     }
     for (key, observed) in &live.components {
@@ -488,6 +506,7 @@ fn plan_desired(wanted: &DesiredApp, live: Option<&ObservedApp>, options: &PlanO
                 action: Action::Delete,
                 reason: Some(Reason::Orphaned),
                 secrets: Vec::new(),
+                diff: None,
             });
         }
     }
@@ -560,6 +579,8 @@ fn drift(observed: &crate::backend::ObservedComponent, replicas: Option<u32>) ->
         Some(Drift::MissingInstance)
     } else if wanted.is_some_and(|w| present > w) {
         Some(Drift::ExtraInstance)
+    } else if has(InstanceStatus::Conflict) {
+        Some(Drift::Conflict)
     } else if has(InstanceStatus::Edited) {
         Some(Drift::Edited)
     } else {
@@ -607,6 +628,7 @@ fn plan_orphan(name: &str, live: &ObservedApp, options: &PlanOptions) -> AppPlan
                 action: Action::Delete,
                 reason: Some(Reason::Orphaned),
                 secrets: Vec::new(),
+                diff: None,
             })
             .collect(),
         volumes: live.volumes.iter().map(|v| volume(v, options)).collect(),
@@ -742,6 +764,9 @@ impl Plan {
                         let _ = write!(out, " ({reason})");
                     }
                     out.push('\n');
+                    for line in component.diff.iter().flat_map(|d| d.lines()) {
+                        let _ = writeln!(out, "        {line}");
+                    }
                 }
             }
             for volume in &app.volumes {

@@ -132,6 +132,10 @@ pub struct AppliedComponent {
     /// which secret changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
+    /// The compiled YAML applied (references to secrets, never values),
+    /// so that a later plan can show which fields change.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec: String,
 }
 
 impl AppliedComponent {
@@ -141,6 +145,7 @@ impl AppliedComponent {
             kind: component.kind,
             spec_hash: component.spec_hash.clone(),
             secrets: component.secret_digests.clone(),
+            spec: component.spec.clone(),
         }
     }
 }

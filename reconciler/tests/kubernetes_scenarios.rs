@@ -482,6 +482,8 @@ async fn a_removed_app_is_pruned_keeping_its_claims_and_their_namespace() {
     world.commit(&[("README.md", Some("# config\n"))]);
     let report = cycle(&mut reconciler).await;
     assert!(report.converged, "{report:#?}");
+    // The kept Namespace is not a component to delete again.
+    assert_eq!(report.outcome, Outcome::Unchanged, "{report:#?}");
     assert!(
         world.server.real_writes().is_empty(),
         "{:#?}",

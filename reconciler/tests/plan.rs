@@ -117,6 +117,21 @@ fn all_running(desired: &DesiredState) -> ObservedState {
     }
 }
 
+/// Records `desired`'s compiled specs as what was last applied, as the
+/// reconciler's state directory does.
+fn with_applied_specs(mut observed: ObservedState, desired: &DesiredState) -> ObservedState {
+    for (name, app) in &desired.apps {
+        if let Some(live) = observed.apps.get_mut(name) {
+            live.applied_specs = app
+                .components
+                .iter()
+                .map(|(key, c)| (key.clone(), c.spec.clone()))
+                .collect();
+        }
+    }
+    observed
+}
+
 fn set_status(observed: &mut ObservedState, app: &str, component: &str, status: InstanceStatus) {
     let component = observed
         .apps
@@ -151,12 +166,17 @@ fn a_running_app_is_unchanged() {
 #[test]
 fn a_changed_spec_updates_only_that_service() {
     let old = compile(&[("apps/shop/Heliosfile", SHOP)]);
-    let observed = all_running(&old);
+    let observed = with_applied_specs(all_running(&old), &old);
     let new = compile(&[(
         "apps/shop/Heliosfile",
         &SHOP.replace("nginx:1.27", "nginx:1.28"),
     )]);
     let plan = plan(&new, &observed, &PlanOptions::default());
+    // The changed fields, as a unified diff of the applied service.
+    let web = &plan.apps[0].components.iter().find(|c| c.name == "web");
+    let diff = web.and_then(|c| c.diff.as_deref()).expect("a diff");
+    assert!(diff.contains("-image: nginx:1.27"), "{diff}");
+    assert!(diff.contains("+image: nginx:1.28"), "{diff}");
     snapshot("update_spec_changed", &plan);
 }
 
@@ -568,4 +588,103 @@ fn kept_volumes_of_a_removed_app_are_left_alone_until_pruned() {
     // Volumes alone do not count against the guard: 1 owned app, 0 deleted.
     assert!(pruned.refused.is_none());
     snapshot("delete_leftover_volumes_prune_volumes", &pruned);
+}
+
+const SHOP_WITH_SECRET: &str = "\
+name: shop
+version: 1
+secrets: [STRIPE_KEY]
+services:
+  web:
+    image: nginx:1.27
+    http_port: 80
+    env:
+      STRIPE_KEY: ${secret.STRIPE_KEY}
+      DATABASE_URL: ${db.URL}
+databases:
+  db: { type: postgresql }
+";
+
+#[test]
+fn kubernetes_plans_per_object() {
+    let kubernetes = |files: &[(&str, &str)]| compile_for(files, Target::Kubernetes);
+    let old = kubernetes(&[
+        ("apps/shop/Heliosfile", SHOP_WITH_SECRET),
+        ("apps/blog/Heliosfile", BLOG),
+        ("apps/wiki/Heliosfile", WIKI),
+    ]);
+    let live = with_applied_specs(all_running(&old), &old);
+
+    let unchanged = plan(&old, &live, &PlanOptions::default());
+    assert!(!unchanged.has_changes());
+    snapshot("kubernetes_unchanged", &unchanged);
+
+    // An update shows the fields that change, per object; the secret is
+    // a reference in the diff, never a value.
+    let new = kubernetes(&[
+        (
+            "apps/shop/Heliosfile",
+            &SHOP_WITH_SECRET
+                .replace("nginx:1.27", "nginx:1.28")
+                .replace("http_port: 80", "http_port: 80\n    replicas: 3"),
+        ),
+        ("apps/blog/Heliosfile", BLOG),
+        ("apps/wiki/Heliosfile", WIKI),
+    ]);
+    let updated = plan(&new, &live, &PlanOptions::default());
+    let deployment = updated.apps.iter().find(|a| a.app == "shop").expect("shop");
+    let web = deployment
+        .components
+        .iter()
+        .find(|c| c.name == "Deployment/shop/web")
+        .expect("the deployment");
+    let diff = web.diff.as_deref().expect("a diff");
+    assert!(diff.contains("+  replicas: 3"), "{diff}");
+    assert!(diff.contains("secretKeyRef"), "{diff}");
+    snapshot("kubernetes_update_with_diff", &updated);
+
+    // wiki leaves the repo: every owned object goes, Namespace last.
+    let removed = plan(
+        &kubernetes(&[
+            ("apps/shop/Heliosfile", SHOP_WITH_SECRET),
+            ("apps/blog/Heliosfile", BLOG),
+        ]),
+        &live,
+        &PlanOptions::default(),
+    );
+    snapshot("kubernetes_delete", &removed);
+
+    // A hand edit and another applier's field, as the drift check marks
+    // them.
+    let mut drifted = live.clone();
+    set_status(
+        &mut drifted,
+        "shop",
+        "Deployment/shop/web",
+        InstanceStatus::Edited,
+    );
+    set_status(
+        &mut drifted,
+        "blog",
+        "Service/blog/web",
+        InstanceStatus::Conflict,
+    );
+    let healed = plan(&old, &drifted, &PlanOptions::default());
+    snapshot("kubernetes_drift_and_conflict", &healed);
+
+    // A Heliosfile that no longer compiles: held, nothing touched.
+    let broken = kubernetes(&[
+        ("apps/shop/Heliosfile", SHOP_WITH_SECRET),
+        ("apps/blog/Heliosfile", BLOG),
+        (
+            "apps/wiki/Heliosfile",
+            &WIKI.replace("image: wiki:2", "image: 42"),
+        ),
+    ]);
+    let held = plan(&broken, &live, &PlanOptions::default());
+    assert_eq!(
+        held.apps.iter().find(|a| a.app == "wiki").map(|a| a.action),
+        Some(Action::Held)
+    );
+    snapshot("kubernetes_held", &held);
 }

@@ -633,7 +633,10 @@ impl Backend for ComposeBackend {
             let status = instance_status(container);
             let what = match status {
                 // Containers are never edited in place.
-                InstanceStatus::Running | InstanceStatus::Healthy | InstanceStatus::Edited => {
+                InstanceStatus::Running
+                | InstanceStatus::Healthy
+                | InstanceStatus::Edited
+                | InstanceStatus::Conflict => {
                     continue;
                 }
                 InstanceStatus::Starting => {

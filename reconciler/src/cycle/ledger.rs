@@ -91,6 +91,7 @@ pub(super) fn drift_corrected(
                     crate::plan::Drift::MissingInstance => "missing_instance",
                     crate::plan::Drift::ExtraInstance => "extra_instance",
                     crate::plan::Drift::Edited => "edited",
+                    crate::plan::Drift::Conflict => "conflict",
                 },
                 Some(Reason::Missing)
                     if applied.is_some_and(|a| a.components.contains(&component.name)) =>

@@ -401,7 +401,12 @@ impl<B: Backend> Reconciler<B> {
         let key = self.state.digest_key_if_any()?;
         let (desired, _) = self.load(commit, &user_secrets, &key, false)?;
         let mut inventory = self.state.read_inventory()?;
-        let observed = self.observe(&mut inventory, &desired).await?;
+        let mut observed = self.observe(&mut inventory, &desired).await?;
+        // A plan shows hand edits too: the check only reads (dry runs).
+        self.backend
+            .check_drift(&desired, &mut observed)
+            .await
+            .map_err(CycleError::Backend)?;
         Ok((
             commit.to_string(),
             plan(&desired, &observed, &self.options.plan),
@@ -493,12 +498,14 @@ impl<B: Backend> Reconciler<B> {
         });
         for (name, app) in &mut observed.apps {
             if let Some(applied) = self.state.read_applied(name)? {
-                app.applied_secrets = applied
-                    .components
-                    .into_iter()
-                    .filter(|(_, c)| !c.secrets.is_empty())
-                    .map(|(key, c)| (key, c.secrets))
-                    .collect();
+                for (key, component) in applied.components {
+                    if !component.spec.is_empty() {
+                        app.applied_specs.insert(key.clone(), component.spec);
+                    }
+                    if !component.secrets.is_empty() {
+                        app.applied_secrets.insert(key, component.secrets);
+                    }
+                }
             }
             if app.source_path.is_none() {
                 app.source_path = inventory

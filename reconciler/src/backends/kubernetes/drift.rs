@@ -130,8 +130,8 @@ impl KubernetesBackend {
     /// The drift check of [`Backend::check_drift`](crate::backend::Backend::check_drift):
     /// every desired object live with the desired spec is dry-run (a few
     /// at a time); a hand edit marks its component
-    /// [`InstanceStatus::Edited`] and is noted, another applier's
-    /// conflict is noted and marked only with `--force-conflicts`.
+    /// [`InstanceStatus::Edited`], another applier's claim
+    /// [`InstanceStatus::Conflict`]; both are noted for the app's status.
     pub(super) async fn check_drift_of(
         &self,
         desired: &DesiredState,
@@ -175,49 +175,37 @@ impl KubernetesBackend {
                     continue;
                 }
             };
-            let edited = match found {
-                None => false,
+            let status = match found {
+                None => continue,
                 Some(ObjectDrift::Edited { fields, managers }) => {
                     let by = if managers.is_empty() {
                         String::new()
                     } else {
                         format!(" by {}", managers.join(", "))
                     };
-                    self.note(
-                        app,
-                        format!("{key}: edited{by} ({}); taken back", fields.join(", ")),
-                    );
-                    true
+                    self.note(app, format!("{key}: edited{by} ({})", fields.join(", ")));
+                    InstanceStatus::Edited
                 }
                 Some(ObjectDrift::Conflict { manager, fields }) => {
-                    if self.options.force_conflicts {
-                        self.note(
-                            app,
-                            format!(
-                                "{key}: {} managed by `{manager}` (another applier); taken over (--force-conflicts)",
-                                fields.join(", ")
-                            ),
-                        );
-                    } else {
-                        self.note(
-                            app,
-                            format!(
-                                "{key}: conflict: {} managed by `{manager}` (another applier); left alone, `--force-conflicts` takes them over",
-                                fields.join(", ")
-                            ),
-                        );
-                    }
-                    self.options.force_conflicts
+                    // Planned as an update: its apply reports the conflict
+                    // per object, or takes the fields over when forced.
+                    self.note(
+                        app,
+                        format!(
+                            "{key}: {} managed by `{manager}` (another applier)",
+                            fields.join(", ")
+                        ),
+                    );
+                    InstanceStatus::Conflict
                 }
             };
-            if edited
-                && let Some(component) = observed
-                    .apps
-                    .get_mut(app)
-                    .and_then(|a| a.components.get_mut(key))
+            if let Some(component) = observed
+                .apps
+                .get_mut(app)
+                .and_then(|a| a.components.get_mut(key))
             {
                 for instance in &mut component.instances {
-                    instance.status = InstanceStatus::Edited;
+                    instance.status = status;
                 }
             }
         }

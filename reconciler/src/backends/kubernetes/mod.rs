@@ -414,7 +414,12 @@ impl Backend for KubernetesBackend {
         let info = inventory::configmap_kind();
         match (&wanted, &current) {
             (Some(wanted), _) => {
-                let Some(namespace) = wanted.namespace() else {
+                // An app removed with its claims kept owns no object: its
+                // copy stays where it was, in the kept Namespace.
+                let Some(namespace) = wanted
+                    .namespace()
+                    .or_else(|| current.as_ref().and_then(StoredInventory::namespace))
+                else {
                     return Ok(());
                 };
                 let configmap = wanted.to_configmap(app, namespace);

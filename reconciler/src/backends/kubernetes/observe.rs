@@ -120,6 +120,20 @@ impl KubernetesBackend {
                 stored.insert(app, inventory);
             }
         }
+        // A removed app's Namespace kept for its volume claims is what a
+        // removal leaves, not a component: reporting it would plan the
+        // app's removal again on every commit. It stays in the cache, so
+        // that a removal with `--prune-volumes` still deletes it.
+        for observed in state.apps.values_mut() {
+            if observed
+                .components
+                .values()
+                .all(|c| c.kind == ComponentKind::Namespace)
+                && !observed.volumes.is_empty()
+            {
+                observed.components.clear();
+            }
+        }
         if let Ok(mut cache) = self.live.lock() {
             *cache = live;
         }

@@ -759,24 +759,27 @@ async fn a_due_drift_check_marks_hand_edited_objects_for_update_and_says_why() {
         ]
     );
     let components = &observed.apps["shop"].components;
-    // The hand edit becomes an update; the other applier's field does not.
+    // Both become updates: the hand edit is taken back, the conflict is
+    // reported by the apply (or taken over with --force-conflicts).
     assert_eq!(
         components["Deployment/shop/web"].instances[0].status,
         InstanceStatus::Edited
     );
     assert_eq!(
         components["Service/shop/web"].instances[0].status,
-        InstanceStatus::Running
+        InstanceStatus::Conflict
     );
     let notes = backend.take_notes("shop");
     assert!(
-        notes.iter().any(
-            |n| n == "Deployment/shop/web: edited by kubectl-edit (.spec.replicas); taken back"
-        ),
+        notes
+            .iter()
+            .any(|n| n == "Deployment/shop/web: edited by kubectl-edit (.spec.replicas)"),
         "{notes:?}"
     );
     assert!(
-        notes.iter().any(|n| n.starts_with("Service/shop/web: conflict: .spec.replicas managed by `tuner`")),
+        notes
+            .iter()
+            .any(|n| n == "Service/shop/web: .spec.replicas managed by `tuner` (another applier)"),
         "{notes:?}"
     );
     assert!(backend.take_notes("shop").is_empty(), "drained");
