@@ -64,6 +64,7 @@ fn heliosfile(n: usize) -> String {
     format!(
         "name: app{n:04}\n\
          version: 1\n\
+         target: kubernetes\n\
          services:\n  \
            web:\n    \
              image: registry.example.com/app{n:04}:1.0.0\n    \

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How to compile the apps.
 #[derive(Clone, Debug)]
 pub struct DesiredOptions {
-    /// The backend's target; every app is lowered to it, whatever its
-    /// Heliosfile's `target:` says, since one reconciler drives one backend.
+    /// The backend's target: the apps whose `target:` (default `compose`)
+    /// is this one are lowered to it; the others are skipped.
     pub target: Target,
     /// Options for lowering (image overrides, tag, Kubernetes options).
     pub lower: LowerOptions,
@@ -140,6 +140,19 @@ pub struct FailedApp {
     pub diagnostics: String,
 }
 
+/// A Heliosfile whose `target:` is another backend's: not this
+/// reconciler's app. It is neither applied nor held, and said so in plans
+/// and statuses, so that a wrong `target:` is never silent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedApp {
+    /// The app's name.
+    pub app: String,
+    /// The Heliosfile's path.
+    pub path: String,
+    /// Its `target:` (`compose`, `kubernetes`).
+    pub target: String,
+}
+
 /// Every app under the watched path.
 #[derive(Clone, Debug, Default)]
 pub struct DesiredState {
@@ -148,6 +161,8 @@ pub struct DesiredState {
     /// Files that did not compile (or declared a name another file also
     /// declares), sorted by path.
     pub failed: Vec<FailedApp>,
+    /// Apps for another backend (their `target:`), sorted by path.
+    pub skipped: Vec<SkippedApp>,
 }
 
 impl DesiredState {
@@ -204,10 +219,15 @@ pub fn desired_state_with(
     // each be one opaque object.
     lower.kubernetes.split = false;
 
-    let mut compiled: Vec<Result<DesiredApp, FailedApp>> = files
-        .iter()
-        .map(|(path, text)| compile_one(path, text, options.target, &lower, secrets))
-        .collect();
+    let mut skipped = Vec::new();
+    let mut compiled: Vec<Result<DesiredApp, FailedApp>> = Vec::new();
+    for (path, text) in files {
+        match compile_one(path, text, options.target, &lower, secrets) {
+            Ok(Compiled::App(app)) => compiled.push(Ok(*app)),
+            Ok(Compiled::Skipped(app)) => skipped.push(app),
+            Err(failed) => compiled.push(Err(failed)),
+        }
+    }
 
     // Duplicate names fail every file that declares them.
     let mut paths_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -265,7 +285,17 @@ pub fn desired_state_with(
         }
     }
     state.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    state.skipped = skipped;
     state
+}
+
+/// What one Heliosfile gives when it does not fail.
+enum Compiled {
+    /// An app of this reconciler's backend.
+    App(Box<DesiredApp>),
+    /// An app for another backend.
+    Skipped(SkippedApp),
 }
 
 fn compile_one(
@@ -274,7 +304,7 @@ fn compile_one(
     target: Target,
     lower: &LowerOptions,
     secrets: &mut dyn FnMut(&heliosc::ir::App) -> Result<SecretDigests, String>,
-) -> Result<DesiredApp, FailedApp> {
+) -> Result<Compiled, FailedApp> {
     let check = CheckOptions {
         folder_depth_in_repo: folder_depth(path),
     };
@@ -284,6 +314,17 @@ fn compile_one(
         name: heliosc::parse::declared_name(text),
         diagnostics,
     };
+    // Another backend's app: skipped before its secrets are looked at, so
+    // that a value this host does not have holds nothing.
+    if let Some(app) = &checked.app
+        && app.target != target
+    {
+        return Ok(Compiled::Skipped(SkippedApp {
+            app: app.name.clone(),
+            path: path.to_string(),
+            target: app.target.as_str().to_string(),
+        }));
+    }
     let digests = match &checked.app {
         Some(app) => secrets(app).map_err(|message| fail(format!("error: {message}\n")))?,
         None => SecretDigests::default(),
@@ -323,7 +364,7 @@ fn compile_one(
             heliosc::lower::kubernetes::required_secrets(&app),
         ),
     };
-    Ok(DesiredApp {
+    Ok(Compiled::App(Box::new(DesiredApp {
         name: app.name,
         source_path: path.to_string(),
         files: lowered.files.clone(),
@@ -334,7 +375,7 @@ fn compile_one(
         required_variables,
         required_secrets,
         user_secrets: app.secrets,
-    })
+    })))
 }
 
 /// How many folders deep the Heliosfile is in the repository, so that the
@@ -390,7 +431,12 @@ mod tests {
             target: Target::Kubernetes,
             ..Default::default()
         };
-        let state = desired_state(&files(&[("shop/Heliosfile", SHOP)]), &options);
+        let shop_on_kubernetes =
+            SHOP.replacen("version: 1\n", "version: 1\ntarget: kubernetes\n", 1);
+        let state = desired_state(
+            &files(&[("shop/Heliosfile", &shop_on_kubernetes)]),
+            &options,
+        );
         assert!(state.failed.is_empty(), "{:?}", state.failed);
         let shop = &state.apps["shop"];
         let keys: Vec<&str> = shop.components.keys().map(String::as_str).collect();
@@ -405,6 +451,41 @@ mod tests {
             ComponentKind::Database
         );
         assert!(shop.required_secrets.contains_key("db-credentials"));
+    }
+
+    #[test]
+    fn apps_for_another_backend_are_skipped_not_held() {
+        let on_kubernetes = SHOP.replacen("version: 1\n", "version: 1\ntarget: kubernetes\n", 1);
+        let blog = "name: blog\nversion: 1\nservices:\n  web: { image: ghost:5 }\n";
+        let files = files(&[
+            ("shop/Heliosfile", &on_kubernetes),
+            ("blog/Heliosfile", blog),
+        ]);
+        // A Compose reconciler: shop is the cluster's.
+        let compose = desired_state(&files, &DesiredOptions::default());
+        assert_eq!(compose.apps.keys().collect::<Vec<_>>(), ["blog"]);
+        assert!(compose.failed.is_empty(), "{:?}", compose.failed);
+        assert_eq!(
+            compose.skipped,
+            [SkippedApp {
+                app: "shop".to_string(),
+                path: "shop/Heliosfile".to_string(),
+                target: "kubernetes".to_string(),
+            }]
+        );
+        // A Kubernetes reconciler: blog (target defaults to compose) is
+        // the Docker host's.
+        let kubernetes = desired_state(
+            &files,
+            &DesiredOptions {
+                target: Target::Kubernetes,
+                ..Default::default()
+            },
+        );
+        assert_eq!(kubernetes.apps.keys().collect::<Vec<_>>(), ["shop"]);
+        assert_eq!(kubernetes.skipped.len(), 1);
+        assert_eq!(kubernetes.skipped[0].app, "blog");
+        assert_eq!(kubernetes.skipped[0].target, "compose");
     }
 
     #[test]

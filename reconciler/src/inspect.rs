@@ -150,6 +150,7 @@ fn status_text(args: &StatusArgs) -> Result<String, String> {
     let state = StateDir::open(dir).map_err(error)?;
     let statuses = state.read_statuses().map_err(error)?;
     let times = state.status_times(HISTORY_LIMIT).map_err(error)?;
+    let skipped = state.read_skipped().map_err(error)?;
     Ok(match args.format {
         OutputFormat::Json => {
             let entries: Vec<StatusEntry<'_>> = statuses
@@ -164,7 +165,14 @@ fn status_text(args: &StatusArgs) -> Result<String, String> {
             json.push('\n');
             json
         }
-        OutputFormat::Text => table(&statuses, &times),
+        OutputFormat::Text => {
+            let mut text = table(&statuses, &times);
+            // A wrong `target:` is never silent.
+            for (app, target, path) in &skipped {
+                let _ = writeln!(text, "skipped app {app}: target {target} ({path})");
+            }
+            text
+        }
     })
 }
 

@@ -8,7 +8,7 @@
 //! decision is covered by a golden test of (desired, observed) → plan text.
 
 use crate::backend::{InstanceStatus, ObservedApp, ObservedState};
-use crate::desired::{ComponentKind, DesiredApp, DesiredState};
+use crate::desired::{ComponentKind, DesiredApp, DesiredState, SkippedApp};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -336,6 +336,10 @@ pub struct Plan {
     /// is applied, because applying only the creations of a renamed set of
     /// apps would run old and new side by side.
     pub refused: Option<Refusal>,
+    /// Apps of the config repo whose `target:` is another backend's: not
+    /// this reconciler's (an app live here that moved is deleted above).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedApp>,
 }
 
 impl Plan {
@@ -429,6 +433,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         steps,
         summary,
         refused,
+        skipped: desired.skipped.clone(),
     }
 }
 
@@ -780,6 +785,13 @@ impl Plan {
                 };
                 let _ = writeln!(out, "    {sign} {what} {}/{}", app.app, volume.name);
             }
+        }
+        for skipped in &self.skipped {
+            let _ = writeln!(
+                out,
+                "skipped app {}: target {} ({})",
+                skipped.app, skipped.target, skipped.path
+            );
         }
         if let Some(refusal) = &self.refused {
             let _ = writeln!(out, "{}", refusal.describe());

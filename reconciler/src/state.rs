@@ -414,6 +414,38 @@ impl StateDir {
         self.write_if_changed(Path::new("inventory.yaml"), &to_yaml(inventory)?)
     }
 
+    /// Writes `skipped.yaml`: the apps of the config repo for another
+    /// backend, so that `status` says which apps this reconciler skips
+    /// and why; removed when there is none.
+    pub fn write_skipped(&self, skipped: &[crate::desired::SkippedApp]) -> Result<(), StateError> {
+        let path = Path::new("skipped.yaml");
+        if skipped.is_empty() {
+            let full = self.dir.join(path);
+            return match std::fs::remove_file(&full) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&full)(e)),
+                _ => Ok(()),
+            };
+        }
+        self.write_if_changed(path, &to_yaml(&skipped)?)
+    }
+
+    /// Reads `skipped.yaml`: `(app, target, path)` of each skipped app.
+    pub fn read_skipped(&self) -> Result<Vec<(String, String, String)>, StateError> {
+        #[derive(Deserialize)]
+        struct Entry {
+            app: String,
+            path: String,
+            target: String,
+        }
+        let entries: Vec<Entry> = self
+            .read_yaml(&self.dir.join("skipped.yaml"))?
+            .unwrap_or_default();
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.app, e.target, e.path))
+            .collect())
+    }
+
     /// Reads `inventory.yaml` (empty before the first cycle).
     pub fn read_inventory(&self) -> Result<Inventory, StateError> {
         Ok(self

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 const SHOP: &str = "name: shop
 version: 1
+target: kubernetes
 services:
   web:
     image: nginx:1.27
@@ -45,6 +46,7 @@ databases:
 
 const BLOG: &str = "name: blog
 version: 1
+target: kubernetes
 services:
   web:
     image: ghost:5

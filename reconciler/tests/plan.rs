@@ -69,9 +69,17 @@ fn compile(files: &[(&str, &str)]) -> DesiredState {
 }
 
 fn compile_for(files: &[(&str, &str)], target: Target) -> DesiredState {
+    // A reconciler takes the apps whose `target:` is its backend's (the
+    // default is compose).
     let files: Vec<(String, String)> = files
         .iter()
-        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .map(|(p, t)| match target {
+            Target::Compose => (p.to_string(), t.to_string()),
+            Target::Kubernetes => (
+                p.to_string(),
+                t.replacen("version: 1\n", "version: 1\ntarget: kubernetes\n", 1),
+            ),
+        })
         .collect();
     let options = DesiredOptions {
         target,

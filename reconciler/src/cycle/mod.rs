@@ -296,6 +296,9 @@ impl<B: Backend> Reconciler<B> {
                 .map_err(CycleError::Backend)?;
         }
         let plan = plan(&desired, &observed, &self.options.plan);
+        for skipped in &plan.skipped {
+            tracing::info!(app = %skipped.app, path = %skipped.path, "skipped app {}: target {}", skipped.app, skipped.target);
+        }
 
         let mut run = Run::new(&plan, &desired, compile_ms);
         let outcome = match &plan.refused {
@@ -647,6 +650,7 @@ impl<B: Backend> Reconciler<B> {
                 durations,
             })?;
         }
+        self.state.write_skipped(&plan.skipped)?;
         self.state.write_inventory(inventory)
     }
 }

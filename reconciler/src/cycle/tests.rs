@@ -740,3 +740,56 @@ async fn the_inventory_and_the_backends_copy_rebuild_each_other() {
         ["store inventory shop"]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_app_for_another_backend_is_skipped_and_one_that_moves_leaves() {
+    let on_cluster =
+        "name: wiki\nversion: 1\ntarget: kubernetes\nservices:\n  web: { image: wiki:2 }\n";
+    let mut f = fixture(
+        FakeBackend::default(),
+        &[
+            ("shop/Heliosfile", Some(SHOP)),
+            ("blog/Heliosfile", Some(BLOG)),
+            ("wiki/Heliosfile", Some(on_cluster)),
+        ],
+    );
+    let report = f.reconciler.reconcile().await.expect("a cycle");
+    assert!(report.converged, "{report:?}");
+    assert!(report.apps.iter().all(|a| a.app != "wiki"), "{report:?}");
+    assert!(!f.reconciler.backend().live().apps.contains_key("wiki"));
+    let (_, plan) = f.reconciler.plan_only().await.expect("a plan");
+    assert!(
+        plan.to_text()
+            .contains("skipped app wiki: target kubernetes (wiki/Heliosfile)"),
+        "{}",
+        plan.to_text()
+    );
+    assert_eq!(
+        f.reconciler.state().read_skipped().expect("read"),
+        [(
+            "wiki".to_string(),
+            "kubernetes".to_string(),
+            "wiki/Heliosfile".to_string()
+        )]
+    );
+
+    // shop moves to the cluster: it leaves this host, its volume kept
+    // (the last app to leave a host would be refused by the guard).
+    let moved = SHOP.replacen("version: 1\n", "version: 1\ntarget: kubernetes\n", 1);
+    f.remote.commit(&[("shop/Heliosfile", Some(&moved))]);
+    let report = f.reconciler.reconcile().await.expect("a cycle");
+    assert_eq!(result_of(&report, "shop"), Some(AppResult::Removed));
+    let live = f.reconciler.backend().live();
+    let shop = live.apps.get("shop").expect("its volume is kept");
+    assert!(shop.components.is_empty());
+    assert!(shop.volumes.contains("db-data"), "{shop:?}");
+    let skipped: Vec<String> = f
+        .reconciler
+        .state()
+        .read_skipped()
+        .expect("read")
+        .into_iter()
+        .map(|(app, _, _)| app)
+        .collect();
+    assert_eq!(skipped, ["shop", "wiki"]);
+}

@@ -114,7 +114,7 @@ fn empty_list(request: &Recorded) -> (u16, Value) {
     )
 }
 
-const SHOP: &str = "name: shop\nversion: 1\nservices:\n  web:\n    image: nginx:1.27\n    http_port: 80\n    env:\n      STRIPE_KEY: ${secret.STRIPE_KEY}\n      DATABASE_URL: ${db.URL}\ndatabases:\n  db: { type: postgresql }\nsecrets: [STRIPE_KEY]\n";
+const SHOP: &str = "name: shop\nversion: 1\ntarget: kubernetes\nservices:\n  web:\n    image: nginx:1.27\n    http_port: 80\n    env:\n      STRIPE_KEY: ${secret.STRIPE_KEY}\n      DATABASE_URL: ${db.URL}\ndatabases:\n  db: { type: postgresql }\nsecrets: [STRIPE_KEY]\n";
 
 fn shop() -> DesiredApp {
     let options = DesiredOptions {
