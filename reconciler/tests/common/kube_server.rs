@@ -1,7 +1,7 @@
 //! A stateful mock of the Kubernetes API server, for tests of the
 //! Kubernetes backend: kube's `tower-test` mock service answered from an
 //! in-memory store of objects, following the API server's semantics and
-//! the answer shapes recorded from a real one (`shared/kube-recordings/`).
+//! the answer shapes recorded from a real one (`fixtures/kube-recordings/`).
 //!
 //! - `PATCH` with `application/apply-patch+yaml` (server-side apply):
 //!   creates (201) or replaces (200) the stored object; sets `uid`,

@@ -10,7 +10,7 @@
 //! Apply (another applier: a real conflict) or an Update (`kubectl edit`,
 //! `scale`, `patch`: a hand edit, which is drift). The API server writes an
 //! Update manager as `"kubectl-edit" using apps/v1` and an Apply manager as
-//! `"tuner"` (see `shared/kube-recordings/07` and `10`).
+//! `"tuner"` (see `fixtures/kube-recordings/07` and `10`).
 
 use super::objects::{FIELD_MANAGER, KindInfo};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -251,7 +251,7 @@ mod tests {
 
     fn status(file: &str) -> Status {
         let path = format!(
-            "{}/../../shared/kube-recordings/{file}",
+            "{}/../fixtures/kube-recordings/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).expect("recording");

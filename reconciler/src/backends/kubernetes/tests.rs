@@ -1,7 +1,7 @@
 //! The Kubernetes backend against kube's `tower-test` mock of the API
 //! server: every request is recorded (method, path with query, content
 //! type, body) and answered, where the answer matters, with what a real
-//! API server answered (`shared/kube-recordings/`). The tests assert the
+//! API server answered (`fixtures/kube-recordings/`). The tests assert the
 //! exact requests and their order.
 
 use super::*;
@@ -82,10 +82,10 @@ fn mock(
     (KubernetesBackend::new(client, options), log)
 }
 
-/// The response a real API server gave, from `shared/kube-recordings/`.
+/// The response a real API server gave, from `fixtures/kube-recordings/`.
 fn recorded(file: &str) -> (u16, Value) {
     let path = format!(
-        "{}/../../shared/kube-recordings/{file}",
+        "{}/../fixtures/kube-recordings/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).expect("recording");
