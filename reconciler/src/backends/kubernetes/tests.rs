@@ -510,30 +510,33 @@ async fn prune_deletes_only_observed_owned_objects_in_the_background() {
     assert_eq!(log[0].body["propagationPolicy"], "Background");
 }
 
+/// The API server after shop was observed: its namespace holds a volume
+/// claim; deletions answer as a real one did.
+fn shop_holding_a_claim(r: &Recorded) -> (u16, Value) {
+    if r.method == "DELETE" && r.path.starts_with("/api/v1/namespaces/shop?") {
+        recorded("21-delete-namespace.json")
+    } else if r.method == "DELETE" {
+        recorded("19-delete-background.json")
+    } else if r
+        .path
+        .starts_with("/api/v1/namespaces/shop/persistentvolumeclaims")
+    {
+        list_of(vec![live(
+            "PersistentVolumeClaim",
+            Some("shop"),
+            "data-db-0",
+            Some("shop"),
+            "",
+        )])
+    } else {
+        empty_list(r)
+    }
+}
+
 #[tokio::test]
 async fn a_removed_apps_namespace_with_claims_is_kept_unless_volumes_are_pruned() {
-    let (backend, log) = observed_shop(
-        Box::new(|r| {
-            if r.method == "DELETE" {
-                recorded("19-delete-background.json")
-            } else if r
-                .path
-                .starts_with("/api/v1/namespaces/shop/persistentvolumeclaims")
-            {
-                list_of(vec![live(
-                    "PersistentVolumeClaim",
-                    Some("shop"),
-                    "data-db-0",
-                    Some("shop"),
-                    "",
-                )])
-            } else {
-                empty_list(r)
-            }
-        }),
-        KubernetesOptions::default(),
-    )
-    .await;
+    let (backend, log) =
+        observed_shop(Box::new(shop_holding_a_claim), KubernetesOptions::default()).await;
     let keep = [VolumePlan {
         name: "data-db-0".to_string(),
         action: VolumeAction::Keep,
@@ -554,30 +557,8 @@ async fn a_removed_apps_namespace_with_claims_is_kept_unless_volumes_are_pruned(
         ]
     );
 
-    let (backend, log) = observed_shop(
-        Box::new(|r| {
-            if r.method == "DELETE" && r.path.starts_with("/api/v1/namespaces/shop?") {
-                recorded("21-delete-namespace.json")
-            } else if r.method == "DELETE" {
-                recorded("19-delete-background.json")
-            } else if r
-                .path
-                .starts_with("/api/v1/namespaces/shop/persistentvolumeclaims")
-            {
-                list_of(vec![live(
-                    "PersistentVolumeClaim",
-                    Some("shop"),
-                    "data-db-0",
-                    Some("shop"),
-                    "",
-                )])
-            } else {
-                empty_list(r)
-            }
-        }),
-        KubernetesOptions::default(),
-    )
-    .await;
+    let (backend, log) =
+        observed_shop(Box::new(shop_holding_a_claim), KubernetesOptions::default()).await;
     let prune = [VolumePlan {
         name: "data-db-0".to_string(),
         action: VolumeAction::Delete,
