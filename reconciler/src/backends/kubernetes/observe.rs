@@ -1,13 +1,16 @@
 //! Observing a cluster: one list per kind of every object carrying
 //! `dev.helios.app` (no get per object), spec hashes and secrets digests
-//! read from their annotations; PersistentVolumeClaims by the same label
+//! read from their annotations, workloads' rollouts from their status;
+//! PersistentVolumeClaims by the same label
 //! are the apps' volumes; the inventory ConfigMaps come in the same pass.
 //! What was seen is cached for the prune and the drift check that follow.
 
 use super::inventory::{self, StoredInventory};
 use super::objects::{self, ObjectRef, PERSISTENT_VOLUME_CLAIM};
-use super::{KubernetesBackend, LiveApp, api, api_error};
-use crate::backend::{BackendError, Instance, InstanceStatus, ObservedComponent, ObservedState};
+use super::{KubernetesBackend, LiveApp, api, api_error, health};
+use crate::backend::{
+    BackendError, HealthState, Instance, InstanceStatus, ObservedComponent, ObservedState,
+};
 use crate::desired::ComponentKind;
 use heliosc::lower::labels;
 use serde_json::Value;
@@ -74,11 +77,7 @@ impl KubernetesBackend {
                     instances: vec![Instance {
                         spec_hash: annotation(labels::SPEC_HASH),
                         secrets_digest: annotation(labels::SECRETS_DIGEST),
-                        status: if value["metadata"]["deletionTimestamp"].is_string() {
-                            InstanceStatus::Exited
-                        } else {
-                            InstanceStatus::Running
-                        },
+                        status: instance_status(&value),
                     }],
                 };
                 state
@@ -144,6 +143,24 @@ impl KubernetesBackend {
     }
 }
 
+/// What an observed object says of itself: a workload its rollout (one
+/// past its progress deadline is unhealthy: drift, so that the app is
+/// looked at again and its status says why; one still rolling out is
+/// starting, which is not drift); any other object runs once it exists.
+fn instance_status(object: &Value) -> InstanceStatus {
+    if object["metadata"]["deletionTimestamp"].is_string() {
+        return InstanceStatus::Exited;
+    }
+    if !matches!(object["kind"].as_str(), Some("Deployment" | "StatefulSet")) {
+        return InstanceStatus::Running;
+    }
+    match health::rollout(object).0 {
+        HealthState::Healthy => InstanceStatus::Healthy,
+        HealthState::Progressing => InstanceStatus::Starting,
+        HealthState::Unhealthy | HealthState::Failed => InstanceStatus::Unhealthy,
+    }
+}
+
 /// The component kind an observed object's label gives.
 fn component_kind(object: &Value) -> ComponentKind {
     match object["metadata"]["labels"][labels::COMPONENT].as_str() {
@@ -151,5 +168,40 @@ fn component_kind(object: &Value) -> ComponentKind {
         Some(labels::COMPONENT_DATABASE) => ComponentKind::Database,
         _ if object["kind"] == "Namespace" => ComponentKind::Namespace,
         _ => ComponentKind::Service,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(status: Value) -> Value {
+        json!({
+            "kind": "Deployment",
+            "metadata": {"name": "web", "generation": 2},
+            "spec": {"replicas": 2},
+            "status": status,
+        })
+    }
+
+    #[test]
+    fn a_workload_reports_its_rollout_and_other_objects_their_existence() {
+        let rolled_out = deployment(json!({
+            "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+            "readyReplicas": 2, "availableReplicas": 2,
+        }));
+        assert_eq!(instance_status(&rolled_out), InstanceStatus::Healthy);
+        let rolling = deployment(json!({"observedGeneration": 1}));
+        assert_eq!(instance_status(&rolling), InstanceStatus::Starting);
+        let stuck = deployment(json!({
+            "observedGeneration": 2,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+        }));
+        assert_eq!(instance_status(&stuck), InstanceStatus::Unhealthy);
+        let service = json!({"kind": "Service", "metadata": {"name": "web"}});
+        assert_eq!(instance_status(&service), InstanceStatus::Running);
+        let going = json!({"kind": "Service", "metadata": {"name": "web", "deletionTimestamp": "2026-12-02T00:00:00Z"}});
+        assert_eq!(instance_status(&going), InstanceStatus::Exited);
     }
 }
