@@ -51,6 +51,8 @@ pub(crate) enum Command {
         images: Vec<(String, String)>,
         /// Tag of the image built from this repo: services without `image:`
         /// run `<image>:<TAG>`, `<image>` being the top-level repository.
+        /// `from-source`: each app's source tag at the repository's HEAD
+        /// (as `heliosc tag` prints it).
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
         /// Kubernetes: put every object in this existing namespace and emit
@@ -86,6 +88,16 @@ pub(crate) enum Command {
     /// diff. Exit status: 0 no change, 3 changes, 1 an app does not compile
     /// on either side, 2 usage or I/O errors.
     Diff(DiffArgs),
+    /// Print the tag of each app's built image, from git objects.
+    ///
+    /// The tag is `src-` and the first 12 hex digits of the git tree id of
+    /// the app's build context (with a Dockerfile outside the context, of
+    /// a digest of both ids): it changes exactly when the build inputs do.
+    /// One line per app under PATH that runs its built image: `<app>
+    /// <image>:<tag>`. `heliosc build --tag from-source` and the reconciler
+    /// use the same tag. Exit status: 0, 1 when a Heliosfile has errors, 2
+    /// on usage or repository errors.
+    Tag(TagArgs),
     /// Print the JSON Schema of the Heliosfile.
     Schema,
     /// Print the long explanation of a diagnostic code, e.g. `heliosc explain H0201`.
@@ -185,4 +197,16 @@ fn parse_image(text: &str) -> Result<(String, String), String> {
             "expected SERVICE=IMAGE, e.g. web=registry.example.com/shop:1.4.2, got `{text}`"
         )),
     }
+}
+
+/// The arguments of `heliosc tag`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TagArgs {
+    /// A Heliosfile or a folder of apps in a git repository (default: the
+    /// current folder).
+    #[arg(value_name = "PATH")]
+    pub(crate) path: Option<PathBuf>,
+    /// The revision whose sources are tagged: a branch, tag or commit.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub(crate) rev: String,
 }

@@ -1,9 +1,13 @@
-//! Reading Heliosfiles straight from git objects, for `heliosc diff`: the
-//! tree of a revision's commit is walked and its blobs read; nothing is
-//! checked out and the work tree is never touched.
+//! Reading Heliosfiles straight from git objects, for `heliosc diff` and
+//! `heliosc tag`: the tree of a revision's commit is walked and its blobs
+//! read; nothing is checked out and the work tree is never touched. Also
+//! the lookups the source tag of a built image needs
+//! ([`heliosc::source_tag`]).
 
-use git2::{ObjectType, Repository, Tree};
+use git2::{ErrorCode, ObjectType, Repository, Tree};
 use heliosc::diff::{Revision, Source};
+use heliosc::ir::Build;
+use heliosc::source_tag::{self, GitObject};
 use heliosc::{HELIOSFILE_NAMES, SKIPPED_FOLDERS};
 use std::path::Path;
 
@@ -111,4 +115,59 @@ fn read_blob(repo: &Repository, id: git2::Oid, path: &str) -> Result<Source, Str
         text,
         folder_depth_in_repo: path.matches('/').count(),
     })
+}
+
+/// The source tag of an app built with `build` whose Heliosfile is at
+/// `heliosfile` (a path of the repository), at revision `rev`.
+pub(crate) fn source_tag(
+    repo: &Repository,
+    rev: &str,
+    heliosfile: &str,
+    build: &Build,
+) -> Result<String, String> {
+    let tree = repo
+        .revparse_single(rev)
+        .and_then(|object| object.peel_to_commit())
+        .and_then(|commit| commit.tree())
+        .map_err(|e| format!("cannot read the tree of `{rev}`: {}", e.message()))?;
+    let lookup = |path: &str| -> Result<Option<GitObject>, String> {
+        if path.is_empty() {
+            return Ok(Some(GitObject::Tree(tree.id().to_string())));
+        }
+        match tree.get_path(Path::new(path)) {
+            Ok(entry) => Ok(match entry.kind() {
+                Some(ObjectType::Tree) => Some(GitObject::Tree(entry.id().to_string())),
+                Some(ObjectType::Blob) => Some(GitObject::Blob(entry.id().to_string())),
+                _ => None,
+            }),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read `{path}` at `{rev}`: {}", e.message())),
+        }
+    };
+    source_tag::source_tag(heliosfile, build, &lookup)
+        .map_err(|e| format!("{heliosfile} at `{rev}`: {e}"))
+}
+
+/// `path` (a file or folder, existing) as a path of the repository whose
+/// work tree holds it: `/`-separated, `""` for the root.
+pub(crate) fn path_in_repo(repo: &Repository, path: &Path) -> Result<String, String> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| "the repository has no work tree".to_string())?;
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|e| format!("cannot resolve `{}`: {e}", p.display()))
+    };
+    let (root, path) = (canonical(workdir)?, canonical(path)?);
+    let relative = path.strip_prefix(&root).map_err(|_| {
+        format!(
+            "`{}` is not inside the repository at `{}`",
+            path.display(),
+            root.display()
+        )
+    })?;
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/"))
 }

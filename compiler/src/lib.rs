@@ -37,6 +37,7 @@ pub mod ir;
 pub mod lower;
 pub mod parse;
 pub mod schema;
+pub mod source_tag;
 pub mod span;
 mod suggest;
 

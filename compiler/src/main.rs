@@ -4,6 +4,7 @@
 mod args;
 mod diff_command;
 mod git;
+mod tag_command;
 
 use args::{Cli, ColorChoice, Command, MessageFormat, TargetArg};
 use clap::Parser;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             color,
         ),
         Command::Diff(args) => diff_command::run(args),
+        Command::Tag(args) => tag_command::run(&args),
         Command::Schema => print_stdout(&heliosc::schema::json_schema()),
         Command::Explain { code } => explain(code.as_deref()),
     };
@@ -193,6 +195,16 @@ fn check(paths: &[PathBuf], format: MessageFormat, color: ColorChoice) -> Result
     Ok(reporter.finish("checked", files.len()))
 }
 
+/// `--tag from-source`: the source tag of the app of `file` at the HEAD
+/// of the git repository holding it (committed content: what CI builds).
+fn tag_from_source(file: &Path, build: &heliosc::ir::Build) -> Result<String, String> {
+    let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let repo = git::open(folder.unwrap_or(Path::new(".")))?;
+    let heliosfile = git::path_in_repo(&repo, file)?;
+    git::source_tag(&repo, "HEAD", &heliosfile, build)
+        .map_err(|e| format!("--tag from-source: {e}"))
+}
+
 /// What `heliosc build` was asked to do.
 struct BuildRequest {
     path: Option<PathBuf>,
@@ -241,9 +253,15 @@ fn build(
         let checked = heliosc::check_with(&display, &text, &check);
         // The app's name (and so its output folder, which build contexts
         // are relative to) is known once the file is checked.
+        let tag = match (&request.tag, &checked.app) {
+            (Some(tag), Some(app)) if tag == heliosc::source_tag::FROM_SOURCE => {
+                Some(tag_from_source(file, &app.build)?)
+            }
+            (tag, _) => tag.clone(),
+        };
         let mut lower = LowerOptions {
             images: images.clone(),
-            tag: request.tag.clone(),
+            tag,
             source_dir: None,
             kubernetes: request.kubernetes.clone(),
             secrets_digests: Default::default(),

@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::git_repo::Repo;
 use common::snapshot_settings;
-use git2::{Repository, Signature, Time};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -51,78 +51,6 @@ services:
 ";
 
 /// A git repository in the target dir, named after the test.
-struct Repo {
-    dir: PathBuf,
-    repo: Repository,
-    commits: usize,
-}
-
-impl Repo {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("diff-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create repo dir");
-        let repo = Repository::init(&dir).expect("git init");
-        Self {
-            dir,
-            repo,
-            commits: 0,
-        }
-    }
-
-    /// Writes (`Some`) or deletes (`None`) files, commits them, and returns
-    /// the commit id.
-    fn commit(&mut self, changes: &[(&str, Option<&str>)]) -> String {
-        let mut index = self.repo.index().expect("index");
-        for (path, text) in changes {
-            let file = self.dir.join(path);
-            match text {
-                Some(text) => {
-                    std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
-                    std::fs::write(&file, text).expect("write");
-                    index.add_path(Path::new(path)).expect("git add");
-                }
-                None => {
-                    std::fs::remove_file(&file).expect("rm");
-                    index.remove_path(Path::new(path)).expect("git rm");
-                }
-            }
-        }
-        index.write().expect("write index");
-        let tree_id = index.write_tree().expect("write tree");
-        let tree = self.repo.find_tree(tree_id).expect("tree");
-        // A fixed author and time: the same content gives the same commit id.
-        let time = Time::new(1_700_000_000 + 60 * self.commits as i64, 0);
-        let signature = Signature::new("Helios Test", "test@example.com", &time).expect("sig");
-        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = self
-            .repo
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                &format!("commit {}", self.commits),
-                &tree,
-                &parents,
-            )
-            .expect("commit");
-        self.commits += 1;
-        id.to_string()
-    }
-
-    fn heliosc(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_heliosc"))
-            .arg("diff")
-            .args(args)
-            .current_dir(&self.dir)
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "100")
-            .output()
-            .expect("run heliosc")
-    }
-}
-
 /// The three apps, committed.
 fn three_apps(name: &str) -> (Repo, String) {
     let mut repo = Repo::new(name);
@@ -150,7 +78,7 @@ fn each_format(repo: &Repo, case: &str, args: &[&str], code: i32) -> BTreeMap<St
     for format in ["text", "markdown", "json"] {
         let mut all = args.to_vec();
         all.extend(["--format", format]);
-        let output = repo.heliosc(&all);
+        let output = repo.heliosc("diff", &all);
         assert_eq!(
             output.status.code(),
             Some(code),
@@ -405,10 +333,10 @@ fn markdown_is_truncated_under_githubs_limit() {
         .collect();
     repo.commit(&changes);
 
-    let full = repo.heliosc(&["--base", &base, "--format", "text"]);
+    let full = repo.heliosc("diff", &["--base", &base, "--format", "text"]);
     assert_eq!(full.status.code(), Some(3));
     assert!(stdout(&full).len() > 4 * 65_536, "the whole diff is large");
-    let output = repo.heliosc(&["--base", &base, "--format", "markdown"]);
+    let output = repo.heliosc("diff", &["--base", &base, "--format", "markdown"]);
     assert_eq!(output.status.code(), Some(3));
     let markdown = stdout(&output);
     assert!(markdown.chars().count() <= 65_536, "{}", markdown.len());
@@ -441,7 +369,7 @@ fn markdown_is_truncated_under_githubs_limit() {
         insta::assert_snapshot!("truncated_markdown_end", tail);
     });
     // JSON is never truncated.
-    let json_output = repo.heliosc(&["--base", &base, "--format", "json"]);
+    let json_output = repo.heliosc("diff", &["--base", &base, "--format", "json"]);
     assert_eq!(
         json(&stdout(&json_output))["apps"].as_array().map(Vec::len),
         Some(30)
@@ -471,7 +399,7 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn work_tree_is_neither_read_nor_touched() {
     let (mut repo, base) = three_apps("work-tree");
     repo.commit(&[("apps/blog/Heliosfile", Some(&BLOG.replace("5.80", "5.81")))]);
-    let clean = repo.heliosc(&["--base", &base, "--format", "json"]);
+    let clean = repo.heliosc("diff", &["--base", &base, "--format", "json"]);
     // Uncommitted edits: a changed, a broken and a new Heliosfile.
     std::fs::write(
         repo.dir.join("apps/shop/Heliosfile.yml"),
@@ -487,7 +415,7 @@ fn work_tree_is_neither_read_nor_touched() {
     .expect("write");
     let before = files(&repo.dir);
     let index_before = std::fs::read(repo.dir.join(".git/index")).expect("index");
-    let dirty = repo.heliosc(&["--base", &base, "--format", "json"]);
+    let dirty = repo.heliosc("diff", &["--base", &base, "--format", "json"]);
     assert_eq!(dirty.status.code(), Some(3));
     assert_eq!(stdout(&dirty), stdout(&clean));
     assert_eq!(files(&repo.dir), before, "no file written or changed");
@@ -503,7 +431,7 @@ fn work_tree_is_neither_read_nor_touched() {
 fn two_files_defining_one_app_exit_one() {
     let (mut repo, base) = three_apps("duplicate");
     repo.commit(&[("apps/blog2/Heliosfile", Some(BLOG))]);
-    let output = repo.heliosc(&["--base", &base]);
+    let output = repo.heliosc("diff", &["--base", &base]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -518,7 +446,7 @@ fn moved_app_is_matched_by_name() {
         ("apps/blog/Heliosfile", None),
         ("apps/web/blog/Heliosfile", Some(BLOG)),
     ]);
-    let output = repo.heliosc(&["--base", &base, "--format", "json"]);
+    let output = repo.heliosc("diff", &["--base", &base, "--format", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
@@ -542,7 +470,7 @@ fn usage_and_repository_errors_exit_two() {
         ),
     ];
     for (args, message) in cases {
-        let output = repo.heliosc(args);
+        let output = repo.heliosc("diff", args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(
             stderr(&output).contains(message),
@@ -556,9 +484,9 @@ fn usage_and_repository_errors_exit_two() {
 fn color_only_when_asked_or_on_a_terminal() {
     let (mut repo, base) = three_apps("color");
     repo.commit(&[("apps/blog/Heliosfile", Some(&BLOG.replace("5.80", "5.81")))]);
-    let plain = repo.heliosc(&["--base", &base]);
+    let plain = repo.heliosc("diff", &["--base", &base]);
     assert!(!stdout(&plain).contains('\x1b'));
-    let colored = repo.heliosc(&["--base", &base, "--color", "always"]);
+    let colored = repo.heliosc("diff", &["--base", &base, "--color", "always"]);
     assert!(
         stdout(&colored).contains("\x1b[32m+"),
         "{}",

@@ -4,6 +4,8 @@
 //! Each test binary compiles this module on its own and uses part of it.
 #![allow(dead_code, clippy::panic)] // Test helpers fail loudly by design.
 
+pub(crate) mod git_repo;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
