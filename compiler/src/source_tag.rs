@@ -43,6 +43,8 @@ pub struct BuildInputs {
     pub context: String,
     /// The Dockerfile, when it lies outside the context.
     pub outside_dockerfile: Option<String>,
+    /// A Dockerfile inside the context: its path relative to the context.
+    pub dockerfile_in_context: Option<String>,
 }
 
 /// The build inputs of an app whose Heliosfile is at `heliosfile` (a path
@@ -56,6 +58,7 @@ pub fn build_inputs(heliosfile: &str, build: &Build) -> Result<BuildInputs, Stri
         Build::Buildpacks { .. } => Ok(BuildInputs {
             context: normalize(folder, ".")?,
             outside_dockerfile: None,
+            dockerfile_in_context: None,
         }),
         Build::Dockerfile {
             dockerfile,
@@ -64,10 +67,17 @@ pub fn build_inputs(heliosfile: &str, build: &Build) -> Result<BuildInputs, Stri
         } => {
             let context = normalize(folder, context)?;
             let dockerfile = normalize(folder, dockerfile)?;
-            let inside = context.is_empty() || dockerfile.starts_with(&format!("{context}/"));
+            let in_context = if context.is_empty() {
+                Some(dockerfile.clone())
+            } else {
+                dockerfile
+                    .strip_prefix(&format!("{context}/"))
+                    .map(str::to_string)
+            };
             Ok(BuildInputs {
+                outside_dockerfile: in_context.is_none().then_some(dockerfile),
+                dockerfile_in_context: in_context,
                 context,
-                outside_dockerfile: (!inside).then_some(dockerfile),
             })
         }
     }
@@ -177,6 +187,7 @@ mod tests {
             Ok(BuildInputs {
                 context: "apps/shop".to_string(),
                 outside_dockerfile: None,
+                dockerfile_in_context: Some("Dockerfile".to_string()),
             })
         );
         let outside = build_inputs(

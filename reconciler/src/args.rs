@@ -111,6 +111,12 @@ pub(crate) struct TargetArgs {
     /// their dependency order). Default: 8 on Kubernetes, 1 on Compose.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) apply_concurrency: Option<u32>,
+    /// Compose: the memory an image build may use (`512m`, `2g`).
+    #[arg(long, value_name = "SIZE", default_value = "2g", value_parser = parse_size)]
+    pub(crate) build_memory: u64,
+    /// Compose: how long an image build may take.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub(crate) build_timeout: Duration,
 }
 
 /// The arguments of `run`.
@@ -228,10 +234,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     .ok_or_else(error)
 }
 
+/// `512m`, `2g`, `1048576`: a size in bytes (binary units).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let error = || format!("expected a size such as 512m or 2g, got `{text}`");
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(error()),
+    };
+    match number.checked_mul(factor) {
+        Some(bytes) if bytes >= 6 << 20 => Ok(bytes),
+        // The Docker Engine refuses less than 6 MiB.
+        Some(_) => Err(format!("a build needs at least 6m of memory, got `{text}`")),
+        None => Err(error()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert!(parse_size("1k").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 
     #[test]
     fn the_cli_is_consistent() {

@@ -28,6 +28,7 @@
 //!   them separately; Compose writes them to the env file, Kubernetes to
 //!   Secrets it creates once and never overwrites.
 
+use crate::build::ImageBuild;
 use crate::desired::{ComponentKind, DesiredApp, DesiredState};
 use crate::plan::VolumePlan;
 use crate::secrets::Secret;
@@ -76,6 +77,28 @@ pub trait Backend {
     /// The app's health right now; the caller polls it until healthy or
     /// its timeout.
     fn health(&self, app: &str) -> impl Future<Output = Result<Health, BackendError>> + Send;
+
+    /// Whether this backend builds the images apps run from the config repo
+    /// (Compose: on the Docker host). A cluster's does not: CI builds and
+    /// pushes them with the tag `heliosc tag` prints.
+    fn builds_images(&self) -> bool {
+        false
+    }
+
+    /// Builds `build` from `context`, a tar archive of its build context
+    /// made from git objects, unless an image of that name exists already.
+    /// A failure carries the last lines of the build log.
+    fn build_image(
+        &self,
+        build: &ImageBuild,
+        context: Vec<u8>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = context;
+        std::future::ready(Err(BackendError::Api(format!(
+            "{}: this backend does not build images",
+            build.image
+        ))))
+    }
 
     /// Looks closer for drift that `observe` cannot see, when a drift check
     /// is due: a field of a live component with the desired spec that
@@ -393,6 +416,7 @@ mod tests {
                     ready(backend.delete(&step.app, &step.components, &step.volumes))
                 }
                 Phase::RemoveApp => ready(backend.remove(&step.app, &step.volumes)),
+                Phase::BuildImage => Ok(()),
             };
             result.expect("applied");
         }

@@ -19,7 +19,7 @@ use crate::args::{BackendArg, RunArgs, SourceArgs, TargetArgs};
 use crate::metrics::{self, Metrics};
 use crate::{EXIT_FAILURE, EXIT_SETUP, watch};
 use helios_reconciler::backend::{Backend, DriftEvent};
-use helios_reconciler::backends::compose::ComposeBackend;
+use helios_reconciler::backends::compose::{BuildLimits, ComposeBackend};
 use helios_reconciler::backends::kubernetes::{KubernetesBackend, KubernetesOptions};
 use helios_reconciler::cycle::{CycleError, CycleOptions, CycleReport, Next, Outcome, Reconciler};
 use helios_reconciler::lock::StateLock;
@@ -58,7 +58,16 @@ pub(crate) async fn run(args: RunArgs) -> ExitCode {
     // running the same loop.
     match args.target.backend {
         BackendArg::Compose => match ComposeBackend::connect(&args.target.state_dir).await {
-            Ok(backend) => opened.with(backend).run(&args).await,
+            Ok(backend) => {
+                let limits = BuildLimits {
+                    memory_bytes: args.target.build_memory,
+                    timeout: args.target.build_timeout,
+                };
+                opened
+                    .with(backend.with_build_limits(limits))
+                    .run(&args)
+                    .await
+            }
             Err(e) => setup_failed(&e.to_string()),
         },
         BackendArg::Kubernetes => {
@@ -162,6 +171,9 @@ pub(crate) fn plan_options(target: &TargetArgs) -> PlanOptions {
         max_prune_percent: target.max_prune_percent,
         allow_mass_prune: target.allow_mass_prune,
         prune_volumes: target.prune_volumes,
+        // A Docker host builds the images its apps run from the config
+        // repo; a cluster deploys the tags CI pushed.
+        build_images: target.backend == BackendArg::Compose,
     }
 }
 

@@ -126,6 +126,35 @@ pub struct DesiredApp {
     pub required_secrets: BTreeMap<String, BTreeSet<String>>,
     /// Names of the user secrets the app declares, sorted.
     pub user_secrets: Vec<String>,
+    /// The image built from the config repo that some of its services run,
+    /// when they do (and a source tag was given).
+    pub build: Option<AppBuild>,
+}
+
+/// An app's image built from the config repo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppBuild {
+    /// `<image>:<tag>`: the Heliosfile's `image:` repository and the
+    /// source tag ([`heliosc::source_tag`]).
+    pub image: String,
+    /// The source tag (`src-3f2a9c1b7d4e`).
+    pub tag: String,
+    /// How it is built (Dockerfile or buildpacks).
+    pub build: heliosc::ir::Build,
+    /// Its inputs, as paths of the config repo.
+    pub inputs: heliosc::source_tag::BuildInputs,
+    /// The services that run it, sorted.
+    pub services: Vec<String>,
+}
+
+/// What the caller gives each app that checks clean, before it is lowered.
+#[derive(Clone, Debug, Default)]
+pub struct AppInputs {
+    /// The digests of the secret values its components use.
+    pub digests: SecretDigests,
+    /// The source tag of its built image at the reconciled commit, when it
+    /// runs one.
+    pub source_tag: Option<String>,
 }
 
 /// A Heliosfile that did not give a desired app.
@@ -201,18 +230,19 @@ pub struct ComponentSecrets {
 /// Compiles every `(path, text)` Heliosfile, each on its own, with no
 /// secret values known (the planner's tests, `heliosc`-like use).
 pub fn desired_state(files: &[(String, String)], options: &DesiredOptions) -> DesiredState {
-    desired_state_with(files, options, &mut |_| Ok(SecretDigests::default()))
+    desired_state_with(files, options, &mut |_, _| Ok(AppInputs::default()))
 }
 
-/// Compiles every `(path, text)` Heliosfile, each on its own. `secrets`
-/// is asked, for each app that checks clean, the digests of the secret
-/// values its components use; an error (a declared secret without a
-/// value, a value that cannot be delivered) holds the app with that
-/// message as its diagnostic, so nothing of it is applied.
+/// Compiles every `(path, text)` Heliosfile, each on its own. `inputs`
+/// is asked, for each app that checks clean (with its path), the digests
+/// of the secret values its components use and its source tag; an error
+/// (a declared secret without a value, a value that cannot be delivered, a
+/// build context missing from the commit) holds the app with that message
+/// as its diagnostic, so nothing of it is applied.
 pub fn desired_state_with(
     files: &[(String, String)],
     options: &DesiredOptions,
-    secrets: &mut dyn FnMut(&heliosc::ir::App) -> Result<SecretDigests, String>,
+    inputs: &mut dyn FnMut(&str, &heliosc::ir::App) -> Result<AppInputs, String>,
 ) -> DesiredState {
     let mut lower = options.lower.clone();
     // The reconciler reads the single manifest stream; split files would
@@ -222,7 +252,7 @@ pub fn desired_state_with(
     let mut skipped = Vec::new();
     let mut compiled: Vec<Result<DesiredApp, FailedApp>> = Vec::new();
     for (path, text) in files {
-        match compile_one(path, text, options.target, &lower, secrets) {
+        match compile_one(path, text, options.target, &lower, inputs) {
             Ok(Compiled::App(app)) => compiled.push(Ok(*app)),
             Ok(Compiled::Skipped(app)) => skipped.push(app),
             Err(failed) => compiled.push(Err(failed)),
@@ -303,7 +333,7 @@ fn compile_one(
     text: &str,
     target: Target,
     lower: &LowerOptions,
-    secrets: &mut dyn FnMut(&heliosc::ir::App) -> Result<SecretDigests, String>,
+    inputs: &mut dyn FnMut(&str, &heliosc::ir::App) -> Result<AppInputs, String>,
 ) -> Result<Compiled, FailedApp> {
     let check = CheckOptions {
         folder_depth_in_repo: folder_depth(path),
@@ -325,9 +355,18 @@ fn compile_one(
             target: app.target.as_str().to_string(),
         }));
     }
-    let digests = match &checked.app {
-        Some(app) => secrets(app).map_err(|message| fail(format!("error: {message}\n")))?,
-        None => SecretDigests::default(),
+    let AppInputs {
+        digests,
+        source_tag,
+    } = match &checked.app {
+        Some(app) => inputs(path, app).map_err(|message| fail(format!("error: {message}\n")))?,
+        None => AppInputs::default(),
+    };
+    let build = match (&checked.app, &source_tag) {
+        (Some(app), Some(tag)) => {
+            app_build(path, app, tag).map_err(|e| fail(format!("error: {e}\n")))?
+        }
+        _ => None,
     };
     let mut lower = lower.clone();
     lower.secrets_digests = digests
@@ -335,6 +374,9 @@ fn compile_one(
         .iter()
         .map(|(name, c)| (name.clone(), c.digest.clone()))
         .collect();
+    if let Some(build) = &build {
+        lower.tag = Some(build.tag.clone());
+    }
     let built = heliosc::lower_checked(checked, Some(target), &lower);
     if built.has_errors() {
         return Err(fail(built.render(text)));
@@ -375,7 +417,32 @@ fn compile_one(
         required_variables,
         required_secrets,
         user_secrets: app.secrets,
+        build,
     })))
+}
+
+/// The built image of `app` (Heliosfile at `path`) with `tag`, if some
+/// service runs it.
+fn app_build(path: &str, app: &heliosc::ir::App, tag: &str) -> Result<Option<AppBuild>, String> {
+    let services: Vec<String> = app
+        .services
+        .values()
+        .filter(|s| s.image.is_none())
+        .map(|s| s.name.clone())
+        .collect();
+    let Some(repository) = &app.image_repository else {
+        return Ok(None);
+    };
+    if services.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AppBuild {
+        image: format!("{repository}:{tag}"),
+        tag: tag.to_string(),
+        build: app.build.clone(),
+        inputs: heliosc::source_tag::build_inputs(path, &app.build)?,
+        services,
+    }))
 }
 
 /// How many folders deep the Heliosfile is in the repository, so that the

@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod backends;
+pub mod build;
 pub mod cycle;
 pub mod desired;
 pub mod lock;

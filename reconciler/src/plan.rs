@@ -27,6 +27,9 @@ pub struct PlanOptions {
     /// Delete the data volumes of deleted apps and databases
     /// (`--prune-volumes`).
     pub prune_volumes: bool,
+    /// The backend builds the images apps run from the config repo
+    /// (Compose): a changed service that runs one is built first.
+    pub build_images: bool,
 }
 
 impl Default for PlanOptions {
@@ -35,6 +38,7 @@ impl Default for PlanOptions {
             max_prune_percent: DEFAULT_MAX_PRUNE_PERCENT,
             allow_mass_prune: false,
             prune_volumes: false,
+            build_images: false,
         }
     }
 }
@@ -211,6 +215,17 @@ pub struct VolumePlan {
     pub action: VolumeAction,
 }
 
+/// What a [`Phase::BuildImage`] step builds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepBuild {
+    /// `<image>:<tag>`.
+    pub image: String,
+    /// The source tag.
+    pub tag: String,
+    /// The build context, a folder of the config repo (`.` for its root).
+    pub context: String,
+}
+
 /// The plan for one app.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AppPlan {
@@ -249,6 +264,9 @@ pub struct Step {
     pub app: String,
     /// The component keys concerned (empty for [`Phase::RemoveApp`]).
     pub components: Vec<String>,
+    /// For [`Phase::BuildImage`]: the image and where its sources are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<StepBuild>,
     /// For deleting steps: the app's volumes no longer used, with what the
     /// plan decided for each; the backend deletes exactly those marked
     /// [`VolumeAction::Delete`] and keeps the others.
@@ -260,6 +278,10 @@ pub struct Step {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Build the image the app's services run from the config repo (a
+    /// backend that builds: Compose), before anything of the app changes:
+    /// a failed build leaves the app running what it ran.
+    BuildImage,
     /// Create or update Kubernetes Namespaces: everything else lives in them.
     ApplyNamespaces,
     /// Create or update databases: services depend on them.
@@ -426,7 +448,11 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
     let steps = if refused.is_some() {
         Vec::new()
     } else {
-        steps(&apps)
+        let mut steps = steps(&apps);
+        if options.build_images {
+            steps.splice(0..0, build_steps(&apps, desired));
+        }
+        steps
     };
     Plan {
         apps,
@@ -669,6 +695,49 @@ pub fn guard(deleted: usize, owned: usize, options: &PlanOptions) -> Option<Refu
     })
 }
 
+/// A build of each changing app's image, for the services that run it
+/// and are created or updated.
+fn build_steps(apps: &[AppPlan], desired: &DesiredState) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for app in apps {
+        if !matches!(app.action, Action::Create | Action::Update) {
+            continue;
+        }
+        let Some(build) = desired.apps.get(&app.app).and_then(|a| a.build.as_ref()) else {
+            continue;
+        };
+        let services: Vec<String> = app
+            .components
+            .iter()
+            .filter(|c| {
+                matches!(c.action, Action::Create | Action::Update)
+                    && build.services.contains(&c.name)
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        if services.is_empty() {
+            continue;
+        }
+        let context = if build.inputs.context.is_empty() {
+            ".".to_string()
+        } else {
+            build.inputs.context.clone()
+        };
+        steps.push(Step {
+            phase: Phase::BuildImage,
+            app: app.app.clone(),
+            components: services,
+            build: Some(StepBuild {
+                image: build.image.clone(),
+                tag: build.tag.clone(),
+                context,
+            }),
+            volumes: Vec::new(),
+        });
+    }
+    steps
+}
+
 fn steps(apps: &[AppPlan]) -> Vec<Step> {
     let mut steps = Vec::new();
     let applying = |kind: ComponentKind, phase: Phase, steps: &mut Vec<Step>| {
@@ -687,6 +756,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
                     phase,
                     app: app.app.clone(),
                     components,
+                    build: None,
                     volumes: Vec::new(),
                 });
             }
@@ -708,6 +778,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
                 phase: Phase::DeleteComponents,
                 app: app.app.clone(),
                 components: orphaned.iter().map(|c| c.name.clone()).collect(),
+                build: None,
                 volumes: app.volumes.clone(),
             });
         }
@@ -717,6 +788,7 @@ fn steps(apps: &[AppPlan]) -> Vec<Step> {
             phase: Phase::RemoveApp,
             app: app.app.clone(),
             components: Vec::new(),
+            build: None,
             volumes: app.volumes.clone(),
         });
     }
@@ -798,6 +870,17 @@ impl Plan {
         } else if !self.steps.is_empty() {
             out.push_str("order:\n");
             for (index, step) in self.steps.iter().enumerate() {
+                if let Some(build) = &step.build {
+                    let _ = writeln!(
+                        out,
+                        "  {}. build {} ({}, context {})",
+                        index + 1,
+                        step.components.join(", "),
+                        build.tag,
+                        build.context
+                    );
+                    continue;
+                }
                 let _ = write!(out, "  {}. {} {}", index + 1, step.phase.as_str(), step.app);
                 if !step.components.is_empty() {
                     let _ = write!(out, ": {}", step.components.join(", "));
@@ -819,6 +902,7 @@ impl Phase {
     /// The name used in text output.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::BuildImage => "build image of",
             Self::ApplyNamespaces => "apply namespaces of",
             Self::ApplyDatabases => "apply databases of",
             Self::ApplyServices => "apply services of",

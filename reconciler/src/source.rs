@@ -12,6 +12,7 @@ use git2::{
     AutotagOption, Cred, CredentialType, FetchOptions, FetchPrune, ObjectType, Oid, ProxyOptions,
     RemoteCallbacks, Repository, Tree,
 };
+use heliosc::source_tag::GitObject;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -541,6 +542,44 @@ impl GitSource {
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
+    }
+
+    /// The source tag of the image built for the Heliosfile at `heliosfile`
+    /// (a path of the repository) with `build`, at `commit`
+    /// ([`heliosc::source_tag`]: the same as `heliosc tag` prints).
+    pub fn source_tag(
+        &self,
+        commit: Oid,
+        heliosfile: &str,
+        build: &heliosc::ir::Build,
+    ) -> Result<String, String> {
+        let tree = self.commit_tree(commit).map_err(|e| e.to_string())?;
+        let lookup = |path: &str| -> Result<Option<GitObject>, String> {
+            if path.is_empty() {
+                return Ok(Some(GitObject::Tree(tree.id().to_string())));
+            }
+            match tree.get_path(Path::new(path)) {
+                Ok(entry) => Ok(match entry.kind() {
+                    Some(ObjectType::Tree) => Some(GitObject::Tree(entry.id().to_string())),
+                    Some(ObjectType::Blob) => Some(GitObject::Blob(entry.id().to_string())),
+                    _ => None,
+                }),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(e) => Err(format!("cannot read `{path}` at {commit}: {}", e.message())),
+            }
+        };
+        heliosc::source_tag::source_tag(heliosfile, build, &lookup)
+    }
+
+    /// The build context of `build` at `commit` as a tar archive made from
+    /// git objects ([`crate::build::context_tar`]).
+    pub fn context_tar(
+        &self,
+        commit: Oid,
+        build: &crate::desired::AppBuild,
+    ) -> Result<Vec<u8>, String> {
+        let tree = self.commit_tree(commit).map_err(|e| e.to_string())?;
+        crate::build::context_tar(&self.repo, &tree, build)
     }
 
     fn tracking_ref(&self) -> String {

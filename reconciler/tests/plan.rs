@@ -6,10 +6,10 @@ use helios_reconciler::backend::{
     Instance, InstanceStatus, ObservedApp, ObservedComponent, ObservedState,
 };
 use helios_reconciler::desired::{
-    ComponentSecrets, DesiredApp, DesiredOptions, DesiredState, SecretDigests, desired_state,
-    desired_state_with,
+    AppInputs, ComponentSecrets, DesiredApp, DesiredOptions, DesiredState, SecretDigests,
+    desired_state, desired_state_with,
 };
-use helios_reconciler::plan::{Action, Plan, PlanOptions, Reason, plan};
+use helios_reconciler::plan::{Action, Phase, Plan, PlanOptions, Reason, plan};
 use heliosc::ir::Target;
 use std::path::PathBuf;
 
@@ -293,8 +293,11 @@ databases:
         digests
     };
     let compile_with = |stripe: &str, password: &str| {
-        let desired = desired_state_with(&files, &DesiredOptions::default(), &mut |_| {
-            Ok(digests(stripe, password))
+        let desired = desired_state_with(&files, &DesiredOptions::default(), &mut |_, _| {
+            Ok(AppInputs {
+                digests: digests(stripe, password),
+                source_tag: None,
+            })
         });
         assert!(desired.failed.is_empty(), "{:?}", desired.failed);
         desired
@@ -695,4 +698,49 @@ fn kubernetes_plans_per_object() {
         Some(Action::Held)
     );
     snapshot("kubernetes_held", &held);
+}
+
+#[test]
+fn a_changed_app_running_its_built_image_is_built_first() {
+    let site = "\
+name: site
+version: 1
+image: registry.example.com/site
+build:
+  dockerfile: Dockerfile
+services:
+  web: { http_port: 8080 }
+  worker: { image: busybox:1.36, command: [sleep, infinity] }
+";
+    let files = vec![("apps/site/Heliosfile".to_string(), site.to_string())];
+    let compile_at = |tag: &str| {
+        let desired = desired_state_with(&files, &DesiredOptions::default(), &mut |_, _| {
+            Ok(AppInputs {
+                source_tag: Some(tag.to_string()),
+                ..AppInputs::default()
+            })
+        });
+        assert!(desired.failed.is_empty(), "{:?}", desired.failed);
+        desired
+    };
+    let options = PlanOptions {
+        build_images: true,
+        ..PlanOptions::default()
+    };
+    let first = compile_at("src-3f2a9c1b7d4e");
+    let created = plan(&first, &ObservedState::default(), &options);
+    assert_eq!(created.steps[0].phase, Phase::BuildImage);
+    assert_eq!(created.steps[0].components, ["web"]);
+    snapshot("build_before_create", &created);
+
+    // New sources: a new tag, web rebuilt and updated, worker untouched.
+    let live = all_running(&first);
+    let changed = plan(&compile_at("src-0123456789ab"), &live, &options);
+    snapshot("build_before_update", &changed);
+
+    // The same sources: nothing to build.
+    assert!(!plan(&first, &live, &options).has_changes());
+    // A backend that does not build (a cluster): no build step.
+    let cluster = plan(&first, &ObservedState::default(), &PlanOptions::default());
+    assert!(cluster.steps.iter().all(|s| s.phase != Phase::BuildImage));
 }

@@ -5,9 +5,11 @@
 use super::ledger::Run;
 use super::{AppResult, Reconciler, millis};
 use crate::backend::{AppSecrets, Backend, Health, HealthState};
+use crate::build::ImageBuild;
 use crate::desired::DesiredState;
 use crate::plan::{Phase, Plan, Step};
 use futures_util::StreamExt;
+use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,7 @@ impl<B: Backend> Reconciler<B> {
     /// something from one app to another creates before it deletes.
     pub(super) async fn apply(
         &self,
+        commit: Oid,
         plan: &Plan,
         desired: &DesiredState,
         app_secrets: &BTreeMap<String, AppSecrets>,
@@ -51,7 +54,7 @@ impl<B: Backend> Reconciler<B> {
                 }
             }
             let outcomes: Vec<AppOutcome> = futures_util::stream::iter(by_app.into_values())
-                .map(|steps| self.apply_app(steps, desired, app_secrets))
+                .map(|steps| self.apply_app(commit, steps, desired, app_secrets))
                 .buffer_unordered(self.options.apply_concurrency.max(1))
                 .collect()
                 .await;
@@ -75,6 +78,7 @@ impl<B: Backend> Reconciler<B> {
     /// is stopping.
     async fn apply_app<'a>(
         &self,
+        commit: Oid,
         steps: Vec<&'a Step>,
         desired: &DesiredState,
         app_secrets: &BTreeMap<String, AppSecrets>,
@@ -88,7 +92,7 @@ impl<B: Backend> Reconciler<B> {
                 };
             }
             let start = Instant::now();
-            let result = self.apply_step(step, desired, app_secrets).await;
+            let result = self.apply_step(commit, step, desired, app_secrets).await;
             let failed = result.is_err();
             done.push(StepOutcome {
                 step,
@@ -107,6 +111,7 @@ impl<B: Backend> Reconciler<B> {
 
     async fn apply_step(
         &self,
+        commit: Oid,
         step: &Step,
         desired: &DesiredState,
         app_secrets: &BTreeMap<String, AppSecrets>,
@@ -134,6 +139,17 @@ impl<B: Backend> Reconciler<B> {
                 .remove(&step.app, &step.volumes)
                 .await
                 .map_err(|e| e.to_string()),
+            Phase::BuildImage => {
+                let Some(build) = desired.apps.get(&step.app).and_then(|a| a.build.as_ref()) else {
+                    return Err("no image to build".to_string());
+                };
+                let context = self.source.context_tar(commit, build)?;
+                let request = ImageBuild::of(&step.app, build, &commit.to_string());
+                self.backend
+                    .build_image(&request, context)
+                    .await
+                    .map_err(|e| format!("{}: {e}", build.image))
+            }
         }
     }
 
@@ -199,6 +215,9 @@ fn record_step(run: &mut Run, outcome: StepOutcome) {
     let step = outcome.step;
     run.durations_of(&step.app).apply_ms += millis(outcome.took);
     match outcome.result {
+        // A built image changes nothing yet: the app's result comes from
+        // the steps that apply it.
+        Ok(()) if step.phase == Phase::BuildImage => {}
         Ok(()) => {
             let done = if step.phase == Phase::RemoveApp {
                 AppResult::Removed

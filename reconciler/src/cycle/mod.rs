@@ -24,7 +24,9 @@
 //! ([`crate::source::Backoff`]).
 
 use crate::backend::{AppSecrets, Backend, BackendError, ObservedState};
-use crate::desired::{DesiredOptions, DesiredState, FailedApp, SecretDigests, desired_state_with};
+use crate::desired::{
+    AppInputs, DesiredOptions, DesiredState, FailedApp, SecretDigests, desired_state_with,
+};
 use crate::plan::{Action, Plan, PlanOptions, plan};
 use crate::secrets::Secret;
 use crate::secrets::digest::DigestKey;
@@ -312,7 +314,8 @@ impl<B: Backend> Reconciler<B> {
             }
             None if plan.steps.is_empty() => Outcome::Unchanged,
             None => {
-                self.apply(&plan, &desired, &app_secrets, &mut run).await;
+                self.apply(commit, &plan, &desired, &app_secrets, &mut run)
+                    .await;
                 self.wait(&mut run).await;
                 Outcome::Applied
             }
@@ -449,16 +452,28 @@ impl<B: Backend> Reconciler<B> {
             }
         }
         let mut app_secrets = BTreeMap::new();
-        let mut secrets_of = |app: &heliosc::ir::App| {
+        let mut inputs_of = |path: &str, app: &heliosc::ir::App| {
             let secrets = self.app_secrets(app, user_secrets, generate)?;
             let digests = match key {
                 Some(key) => secret_digests(app, &secrets, key),
                 None => SecretDigests::default(),
             };
+            // The tag of the image built from this commit's sources, for
+            // an app some service of which runs it.
+            let runs_built_image =
+                app.image_repository.is_some() && app.services.values().any(|s| s.image.is_none());
+            let source_tag = if runs_built_image {
+                Some(self.source.source_tag(commit, path, &app.build)?)
+            } else {
+                None
+            };
             app_secrets.insert(app.name.clone(), secrets);
-            Ok(digests)
+            Ok(AppInputs {
+                digests,
+                source_tag,
+            })
         };
-        let mut desired = desired_state_with(&texts, &self.options.desired, &mut secrets_of);
+        let mut desired = desired_state_with(&texts, &self.options.desired, &mut inputs_of);
         desired.failed.extend(unreadable);
         desired.failed.sort_by(|a, b| a.path.cmp(&b.path));
         app_secrets.retain(|name, _| desired.apps.contains_key(name));

@@ -11,6 +11,7 @@
 
 #![allow(clippy::panic)] // Test helpers fail loudly by design.
 
+mod build;
 #[path = "../common/mod.rs"]
 mod common;
 mod secrets;

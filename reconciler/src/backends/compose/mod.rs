@@ -17,6 +17,10 @@
 //!   0600 to `<state_dir>/secrets/<app>.env`. No value is ever logged or put
 //!   on a command line.
 
+mod build;
+
+pub use build::{BuildLimits, LOG_TAIL, SOURCE_COMMIT_LABEL, pack_arguments};
+
 use crate::backend::{
     AppSecrets, Backend, BackendError, DriftEvent, Health, HealthState, Instance, InstanceStatus,
     ObservedComponent, ObservedState,
@@ -140,6 +144,7 @@ pub struct ComposeBackend {
     tool: ComposeTool,
     dialect: EnvDialect,
     state_dir: PathBuf,
+    build_limits: BuildLimits,
 }
 
 impl ComposeBackend {
@@ -161,7 +166,14 @@ impl ComposeBackend {
             tool,
             dialect,
             state_dir: state_dir.to_path_buf(),
+            build_limits: BuildLimits::default(),
         })
+    }
+
+    /// The same backend with these limits on builds.
+    pub fn with_build_limits(mut self, limits: BuildLimits) -> Self {
+        self.build_limits = limits;
+        self
     }
 
     /// The Compose tool in use.
@@ -399,6 +411,18 @@ impl ComposeBackend {
 impl Backend for ComposeBackend {
     fn name(&self) -> &'static str {
         "compose"
+    }
+
+    fn builds_images(&self) -> bool {
+        true
+    }
+
+    async fn build_image(
+        &self,
+        build: &crate::build::ImageBuild,
+        context: Vec<u8>,
+    ) -> Result<(), BackendError> {
+        self.build(build, context).await
     }
 
     /// Docker's event stream, filtered by the engine to containers with
