@@ -114,6 +114,10 @@ pub(crate) struct TargetArgs {
     /// Compose: the memory an image build may use (`512m`, `2g`).
     #[arg(long, value_name = "SIZE", default_value = "2g", value_parser = parse_size)]
     pub(crate) build_memory: u64,
+    /// Compose: how many images are built at once (default 1: a build
+    /// takes the cores of a small host).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) build_jobs: u32,
     /// Compose: how long an image build may take.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub(crate) build_timeout: Duration,

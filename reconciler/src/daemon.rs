@@ -132,6 +132,7 @@ fn open(args: &RunArgs) -> Result<Opened, String> {
         plan: plan_options(target),
         secrets_file: target.secrets_file.clone(),
         apply_concurrency: apply_concurrency(target),
+        build_jobs: usize::try_from(target.build_jobs).unwrap_or(1),
         ..CycleOptions::default()
     };
     Ok(Opened {

@@ -28,7 +28,8 @@ struct AppOutcome<'a> {
 }
 
 impl<B: Backend> Reconciler<B> {
-    /// Runs the plan's steps. The steps of one app run in the plan's order
+    /// Runs the plan's steps. The images to build are built first, up to
+    /// `build_jobs` at once. The steps of one app run in the plan's order
     /// (namespace, databases, services, then what it no longer has), and
     /// an app whose step fails gets no further step (its services would
     /// start without their database); up to `apply_concurrency` apps are
@@ -43,10 +44,21 @@ impl<B: Backend> Reconciler<B> {
         app_secrets: &BTreeMap<String, AppSecrets>,
         run: &mut Run,
     ) {
+        let (builds, rest): (Vec<&Step>, Vec<&Step>) = plan
+            .steps
+            .iter()
+            .partition(|s| s.phase == Phase::BuildImage);
         let (removals, applies): (Vec<&Step>, Vec<&Step>) =
-            plan.steps.iter().partition(|s| s.phase == Phase::RemoveApp);
+            rest.into_iter().partition(|s| s.phase == Phase::RemoveApp);
         let mut stopped = false;
-        for batch in [applies, removals] {
+        // Builds first, up to `build_jobs` at once (an app whose build
+        // fails gets no further step); then applies; then removals.
+        let batches = [
+            (builds, self.options.build_jobs),
+            (applies, self.options.apply_concurrency),
+            (removals, self.options.apply_concurrency),
+        ];
+        for (batch, at_once) in batches {
             let mut by_app: BTreeMap<&str, Vec<&Step>> = BTreeMap::new();
             for step in batch {
                 if run.results.get(&step.app) != Some(&AppResult::Failed) {
@@ -55,7 +67,7 @@ impl<B: Backend> Reconciler<B> {
             }
             let outcomes: Vec<AppOutcome> = futures_util::stream::iter(by_app.into_values())
                 .map(|steps| self.apply_app(commit, steps, desired, app_secrets))
-                .buffer_unordered(self.options.apply_concurrency.max(1))
+                .buffer_unordered(at_once.max(1))
                 .collect()
                 .await;
             for outcome in outcomes {

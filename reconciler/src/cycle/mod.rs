@@ -69,6 +69,8 @@ pub struct CycleOptions {
     /// How many apps are applied at once (`--apply-concurrency`); the
     /// steps of one app always run one after the other.
     pub apply_concurrency: usize,
+    /// How many images are built at once (`--build-jobs`).
+    pub build_jobs: usize,
 }
 
 impl Default for CycleOptions {
@@ -84,6 +86,7 @@ impl Default for CycleOptions {
             max_backoff: Duration::from_secs(300),
             secrets_file: None,
             apply_concurrency: 1,
+            build_jobs: 1,
         }
     }
 }

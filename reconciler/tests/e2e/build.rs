@@ -131,6 +131,19 @@ fn an_app_is_built_from_its_sources_and_rebuilt_only_when_they_change() {
     );
     assert_eq!(only_container(&blog_app, "web"), blog_web);
 
+    // Two more versions: the three newest images are kept, the first one
+    // (no container uses it any more) is removed.
+    for version in ["three\n", "four\n"] {
+        world.commit(&[("site/version", Some(version))]);
+        run(0);
+    }
+    let first_image = Command::new("docker")
+        .args(["image", "inspect", &image_id])
+        .output()
+        .expect("docker runs");
+    assert!(!first_image.status.success(), "the oldest image is removed");
+    let new_web = only_container(&site_app, "web");
+
     // A broken build printing a secret's value: the app is held running
     // what it ran, the log's tail is in its status without the value,
     // and the other app goes on.

@@ -14,6 +14,9 @@ use heliosc::lower::labels;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// How many built images of an app are kept (the newest), for rollback.
+pub const KEPT_IMAGES: usize = 3;
+
 /// How many lines of a failed build's log its error keeps.
 pub const LOG_TAIL: usize = 40;
 
@@ -59,7 +62,15 @@ impl ComposeBackend {
             }
         };
         match tokio::time::timeout(limits.timeout, run).await {
-            Ok(result) => result,
+            Ok(Ok(())) => {
+                // Old images go once a new one exists; failing to remove
+                // one is no failure of the build.
+                if let Err(e) = self.remove_old_images(&build.app).await {
+                    tracing::warn!(app = %build.app, "removing old built images: {e}");
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(BackendError::Command {
                 command: format!("build {}", build.image),
                 code: None,
@@ -182,6 +193,59 @@ impl ComposeBackend {
     }
 }
 
+impl ComposeBackend {
+    /// Removes the images built for `app` but the [`KEPT_IMAGES`] newest;
+    /// an image any container uses (a running version, a stopped one
+    /// kept) is never removed.
+    async fn remove_old_images(&self, app: &str) -> Result<(), BackendError> {
+        use bollard::query_parameters::{
+            ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptions,
+        };
+        let label = format!("{}={app}", labels::APP);
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let images = self
+            .docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(unavailable_or_api)?;
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .map_err(unavailable_or_api)?;
+        let in_use: std::collections::BTreeSet<String> =
+            containers.into_iter().filter_map(|c| c.image_id).collect();
+        let built: Vec<(String, i64)> = images.into_iter().map(|i| (i.id, i.created)).collect();
+        for id in images_to_remove(&built, &in_use, KEPT_IMAGES) {
+            self.docker
+                .remove_image(&id, None::<RemoveImageOptions>, None)
+                .await
+                .map_err(api)?;
+            tracing::info!(app, image = %id, "old built image removed");
+        }
+        Ok(())
+    }
+}
+
+/// Of an app's built images (id, creation time), those to remove: all but
+/// the `keep` newest, and never one in use.
+pub fn images_to_remove(
+    images: &[(String, i64)],
+    in_use: &std::collections::BTreeSet<String>,
+    keep: usize,
+) -> Vec<String> {
+    let mut newest_first: Vec<&(String, i64)> = images.iter().collect();
+    newest_first.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    newest_first
+        .into_iter()
+        .skip(keep)
+        .filter(|(id, _)| !in_use.contains(id))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
 /// The `pack` command line of a buildpacks build.
 pub fn pack_arguments(image: &str, builder: &str, path: &str) -> Vec<String> {
     ["build", image, "--builder", builder, "--path", path]
@@ -224,6 +288,18 @@ mod tests {
                 "/tmp/helios-build-x"
             ]
         );
+    }
+
+    #[test]
+    fn the_newest_images_and_those_in_use_are_kept() {
+        let images: Vec<(String, i64)> = (1..=6).map(|n| (format!("sha256:{n}"), n)).collect();
+        let in_use = std::collections::BTreeSet::from(["sha256:1".to_string()]);
+        // 6, 5, 4 are the newest; 1 runs somewhere.
+        assert_eq!(
+            images_to_remove(&images, &in_use, 3),
+            ["sha256:3", "sha256:2"]
+        );
+        assert!(images_to_remove(&images[..2], &in_use, 3).is_empty());
     }
 
     #[test]

@@ -19,7 +19,9 @@
 
 mod build;
 
-pub use build::{BuildLimits, LOG_TAIL, SOURCE_COMMIT_LABEL, pack_arguments};
+pub use build::{
+    BuildLimits, KEPT_IMAGES, LOG_TAIL, SOURCE_COMMIT_LABEL, images_to_remove, pack_arguments,
+};
 
 use crate::backend::{
     AppSecrets, Backend, BackendError, DriftEvent, Health, HealthState, Instance, InstanceStatus,

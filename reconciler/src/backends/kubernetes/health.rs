@@ -59,6 +59,14 @@ pub fn rollout(object: &Value) -> (HealthState, Option<String>) {
     (HealthState::Healthy, None)
 }
 
+/// Whether `image` carries a source tag (`<repository>:src-<12 hex>`).
+fn is_source_tagged(image: &str) -> bool {
+    image
+        .rsplit_once(':')
+        .and_then(|(_, tag)| tag.strip_prefix(heliosc::source_tag::PREFIX))
+        .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Why a pod does not serve, if it does not: the reason a container waits
 /// in, or a failing readiness probe.
 pub fn pod_reason(pod: &Value) -> Option<String> {
@@ -74,11 +82,21 @@ pub fn pod_reason(pod: &Value) -> Option<String> {
         {
             let message = status["state"]["waiting"]["message"].as_str().unwrap_or("");
             let message = message.lines().next().unwrap_or("");
-            return Some(if message.is_empty() {
+            let mut line = if message.is_empty() {
                 format!("pod {name}: container {container}: {reason}")
             } else {
                 format!("pod {name}: container {container}: {reason}: {message}")
-            });
+            };
+            // An image built from the config repo is CI's to push: name
+            // the tag it must push (the one `heliosc tag` prints).
+            let image = status["image"].as_str().unwrap_or_default();
+            let pulling = matches!(reason, "ErrImagePull" | "ImagePullBackOff");
+            if pulling && is_source_tagged(image) {
+                line.push_str(&format!(
+                    " (built from the config repo: CI must push {image}, the tag `heliosc tag` prints)"
+                ));
+            }
+            return Some(line);
         }
         if status["state"]["running"].is_object() && status["ready"] == false {
             return Some(format!(
@@ -146,6 +164,31 @@ fn worse(a: HealthState, b: HealthState) -> HealthState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_tagged_image_that_cannot_be_pulled_names_the_tag_ci_must_push() {
+        let pod = serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "status": {"containerStatuses": [{
+                "name": "web",
+                "image": "registry.example.com/shop:src-3f2a9c1b7d4e",
+                "ready": false,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}},
+            }]},
+        });
+        let reason = pod_reason(&pod).expect("a reason");
+        assert!(
+            reason.ends_with("(built from the config repo: CI must push registry.example.com/shop:src-3f2a9c1b7d4e, the tag `heliosc tag` prints)"),
+            "{reason}"
+        );
+        let mut other = pod.clone();
+        other["status"]["containerStatuses"][0]["image"] = serde_json::json!("nginx:1.27");
+        assert!(
+            !pod_reason(&other)
+                .expect("a reason")
+                .contains("CI must push")
+        );
+    }
     use serde_json::json;
 
     fn deployment(status: Value) -> Value {
