@@ -5,7 +5,7 @@
 //! context changes; a broken build holds that app only, with the build
 //! log's tail in its status, and no secret value anywhere.
 
-use crate::common::{describe, inspect};
+use crate::common::{container_ids, describe, inspect};
 use crate::world::{World, blog, committed_text, only_container};
 use std::process::Command;
 
@@ -175,4 +175,91 @@ fn an_app_is_built_from_its_sources_and_rebuilt_only_when_they_change() {
     );
     assert!(!log.contains(secret), "{log}");
     assert!(!committed_text(&world.state_dir).contains(secret));
+}
+
+#[test]
+fn buildpacks_are_built_with_pack_and_its_exact_command_line() {
+    let Some(world) = World::new("pack", &["cnb"]) else {
+        return;
+    };
+    let app = world.app("cnb");
+    let repository = format!("helios-e2e/cnb-{}", world.scenario);
+    // A `pack` that records its command line and the context it was
+    // given, then fails as a broken builder would.
+    let bin = world.root.join("bin");
+    std::fs::create_dir_all(&bin).expect("a folder");
+    let record = world.root.join("pack-args");
+    let pack = bin.join("pack");
+    std::fs::write(
+        &pack,
+        format!(
+            "#!/bin/sh\n\
+             echo \"$@\" > {record}\n\
+             while [ $# -gt 0 ]; do\n\
+             \x20 if [ \"$1\" = --path ]; then ls \"$2\" >> {record}; fi\n\
+             \x20 shift\n\
+             done\n\
+             echo 'ERROR: no buildpack detected' >&2\n\
+             exit 7\n",
+            record = record.display()
+        ),
+    )
+    .expect("the fake pack");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&pack, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    world.commit(&[
+        (
+            "cnb/Heliosfile",
+            Some(&format!(
+                "name: {app}\nversion: 1\nimage: {repository}\nbuild:\n  builder: example/builder:1\nservices:\n  web: {{ http_port: 8080 }}\n"
+            )),
+        ),
+        ("cnb/main.go", Some("package main\n")),
+    ]);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = world
+        .run_command(&["--once"])
+        .env("PATH", path)
+        .output()
+        .expect("helios-reconciler runs");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let recorded = std::fs::read_to_string(&record).expect("pack ran");
+    let mut lines = recorded.lines();
+    let arguments: Vec<&str> = lines.next().expect("its arguments").split(' ').collect();
+    let tree = world
+        .repo
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .expect("HEAD");
+    let id = tree
+        .get_path(std::path::Path::new("cnb"))
+        .expect("cnb/")
+        .id()
+        .to_string();
+    assert_eq!(
+        arguments[..5],
+        [
+            "build",
+            format!("{repository}:src-{}", &id[..12]).as_str(),
+            "--builder",
+            "example/builder:1",
+            "--path"
+        ]
+    );
+    assert!(arguments[5].contains("helios-build-"), "{recorded}");
+    // The context, written out from git objects.
+    let files: Vec<&str> = lines.collect();
+    assert_eq!(files, ["Heliosfile", "main.go"]);
+    // Removed once the build is over.
+    assert!(!std::path::Path::new(arguments[5]).exists());
+    let status = world.status(&app);
+    assert!(status.contains("no buildpack detected"), "{status}");
+    assert!(container_ids(&app, "web").is_empty());
 }
