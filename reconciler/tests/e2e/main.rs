@@ -14,6 +14,7 @@
 mod build;
 #[path = "../common/mod.rs"]
 mod common;
+mod health;
 mod secrets;
 mod world;
 

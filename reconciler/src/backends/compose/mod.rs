@@ -679,7 +679,15 @@ impl Backend for ComposeBackend {
                 }
             };
             let docker_status = container.status.as_deref().unwrap_or("");
-            details.push(format!("{service}: {name} {what} ({docker_status})"));
+            let mut detail = format!("{service}: {name} {what} ({docker_status})");
+            if status == InstanceStatus::Unhealthy
+                && let Some(id) = &container.id
+                && let Some(cause) = self.failing_check(id).await
+            {
+                detail.push_str(": ");
+                detail.push_str(&cause);
+            }
+            details.push(detail);
         }
         details.sort();
         let state = if unhealthy {
@@ -690,6 +698,51 @@ impl Backend for ComposeBackend {
             HealthState::Healthy
         };
         Ok(Health { state, details })
+    }
+}
+
+impl ComposeBackend {
+    /// Why the last health check of container `id` failed, from its health
+    /// log; `None` when the engine says nothing.
+    async fn failing_check(&self, id: &str) -> Option<String> {
+        let inspected = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ok()?;
+        let last = inspected.state?.health?.log?.pop()?;
+        Some(check_failure(
+            last.exit_code,
+            last.output.as_deref().unwrap_or(""),
+        ))
+    }
+}
+
+/// What a failed health check's exit code and output say: a check whose
+/// command cannot start (exit 126 or 127, `exec: ... no such file`) is
+/// named as such, since an image without `wget` or `curl` (or `/bin/sh`)
+/// fails every HTTP check however healthy the app is.
+pub fn check_failure(exit_code: Option<i64>, output: &str) -> String {
+    let first = output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let cannot_start = matches!(exit_code, Some(126 | 127))
+        || first.contains("executable file not found")
+        || (first.contains("exec") && first.contains("no such file or directory"));
+    let code = exit_code.map_or_else(|| "?".to_string(), |c| c.to_string());
+    if cannot_start {
+        format!(
+            "the health check cannot run (exit {code}: {first}): the image lacks the command it runs (an HTTP check needs wget or curl, and /bin/sh)"
+        )
+    } else if first.is_empty() {
+        format!("last health check: exit {code}")
+    } else {
+        format!("last health check: exit {code}: {first}")
     }
 }
 
@@ -770,6 +823,27 @@ fn drift_event(event: bollard::models::EventMessage) -> Option<DriftEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_that_cannot_start_is_named_as_such() {
+        let missing = check_failure(
+            Some(127),
+            "/bin/sh: wget: not found\n/bin/sh: curl: not found\n",
+        );
+        assert!(
+            missing.starts_with("the health check cannot run (exit 127: /bin/sh: wget: not found)"),
+            "{missing}"
+        );
+        let exec = check_failure(
+            Some(-1),
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/bin/no-probe\": stat /bin/no-probe: no such file or directory: unknown",
+        );
+        assert!(exec.starts_with("the health check cannot run"), "{exec}");
+        assert_eq!(
+            check_failure(Some(1), "wget: server returned error: HTTP/1.1 500\n"),
+            "last health check: exit 1: wget: server returned error: HTTP/1.1 500"
+        );
+    }
     use bollard::models::ContainerSummaryHealth;
 
     #[test]
