@@ -246,7 +246,13 @@ impl ComposeBackend {
             ..Default::default()
         };
         match self.docker.create_network(request).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                tracing::info!(
+                    network,
+                    "created the network the host's edge router and the apps' public services share (docs/edge.md)"
+                );
+                Ok(())
+            }
             // Another process created it in between: fine.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
