@@ -15,6 +15,7 @@
 //! directory; unchanged commits and idle cycles write nothing; a hand edit
 //! is taken back when a drift check is due.
 
+mod common;
 #[path = "common/kube_server.rs"]
 mod kube_server;
 
@@ -68,10 +69,7 @@ impl World {
     /// A config repo with `files` committed, and an empty cluster.
     fn new(files: &[(&str, Option<&str>)]) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let mut options = git2::RepositoryInitOptions::new();
-        options.initial_head("main");
-        let repo =
-            git2::Repository::init_opts(dir.path().join("config"), &options).expect("git init");
+        let repo = common::config_repo(&dir.path().join("config"));
         let world = Self {
             dir,
             repo,
@@ -87,40 +85,7 @@ impl World {
 
     /// Writes (`Some`) or deletes (`None`) files, then commits them all.
     fn commit(&self, files: &[(&str, Option<&str>)]) {
-        let workdir = self.repo.workdir().expect("a work tree").to_path_buf();
-        for (path, text) in files {
-            let path = workdir.join(path);
-            match text {
-                Some(text) => {
-                    std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
-                    std::fs::write(&path, text).expect("a file");
-                }
-                None => std::fs::remove_file(&path).expect("a removal"),
-            }
-        }
-        let mut index = self.repo.index().expect("the index");
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .expect("add");
-        index.update_all(["*"], None).expect("update");
-        index.write().expect("write the index");
-        let tree = self
-            .repo
-            .find_tree(index.write_tree().expect("a tree"))
-            .expect("the tree");
-        let signature = git2::Signature::now("Test", "test@helios.invalid").expect("who");
-        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        self.repo
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                "change",
-                &tree,
-                &parents,
-            )
-            .expect("a commit");
+        common::commit_all(&self.repo, files);
     }
 
     /// A reconciler on `state_dir`, with a new backend (a new client) on
