@@ -4,10 +4,10 @@
 //! the lookups the source tag of a built image needs
 //! ([`heliosc::source_tag`]).
 
-use git2::{ErrorCode, ObjectType, Repository, Tree};
+use git2::{ObjectType, Repository, Tree};
 use heliosc::diff::{Revision, Source};
 use heliosc::ir::Build;
-use heliosc::source_tag::{self, GitObject};
+use heliosc::source_tag;
 use heliosc::{HELIOSFILE_NAMES, SKIPPED_FOLDERS};
 use std::path::Path;
 
@@ -130,21 +130,7 @@ pub(crate) fn source_tag(
         .and_then(|object| object.peel_to_commit())
         .and_then(|commit| commit.tree())
         .map_err(|e| format!("cannot read the tree of `{rev}`: {}", e.message()))?;
-    let lookup = |path: &str| -> Result<Option<GitObject>, String> {
-        if path.is_empty() {
-            return Ok(Some(GitObject::Tree(tree.id().to_string())));
-        }
-        match tree.get_path(Path::new(path)) {
-            Ok(entry) => Ok(match entry.kind() {
-                Some(ObjectType::Tree) => Some(GitObject::Tree(entry.id().to_string())),
-                Some(ObjectType::Blob) => Some(GitObject::Blob(entry.id().to_string())),
-                _ => None,
-            }),
-            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read `{path}` at `{rev}`: {}", e.message())),
-        }
-    };
-    source_tag::source_tag(heliosfile, build, &lookup)
+    source_tag::in_tree(&tree, heliosfile, build)
         .map_err(|e| format!("{heliosfile} at `{rev}`: {e}"))
 }
 

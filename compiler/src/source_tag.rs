@@ -10,9 +10,10 @@
 //!   hex digits of the SHA-256 of both ids (`<tree id>\n<blob id>\n`), as
 //!   the Dockerfile is a build input too.
 //!
-//! This module owns the rule; the callers look the ids up in git
-//! (`heliosc tag`, `heliosc build --tag from-source`, the reconciler), so
-//! that all compute the same tag for the same commit.
+//! This module owns the rule and, with the `git` feature, the lookup in a
+//! commit's tree ([`in_tree`]) that `heliosc tag`, `heliosc build --tag
+//! from-source` and the reconciler all use, so that all compute the same
+//! tag for the same commit.
 
 use crate::ir::Build;
 use sha2::{Digest, Sha256};
@@ -126,6 +127,27 @@ pub fn source_tag(
             "the Dockerfile `{dockerfile}` is not in the commit"
         )),
     }
+}
+
+/// [`source_tag`] at the commit whose tree is `tree`: the lookups are in
+/// that tree's git objects.
+#[cfg(feature = "git")]
+pub fn in_tree(tree: &git2::Tree<'_>, heliosfile: &str, build: &Build) -> Result<String, String> {
+    let lookup = |path: &str| -> Result<Option<GitObject>, String> {
+        if path.is_empty() {
+            return Ok(Some(GitObject::Tree(tree.id().to_string())));
+        }
+        match tree.get_path(std::path::Path::new(path)) {
+            Ok(entry) => Ok(match entry.kind() {
+                Some(git2::ObjectType::Tree) => Some(GitObject::Tree(entry.id().to_string())),
+                Some(git2::ObjectType::Blob) => Some(GitObject::Blob(entry.id().to_string())),
+                _ => None,
+            }),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read `{path}`: {}", e.message())),
+        }
+    };
+    source_tag(heliosfile, build, &lookup)
 }
 
 fn tag_of(hex: &str) -> String {

@@ -12,7 +12,6 @@ use git2::{
     AutotagOption, Cred, CredentialType, FetchOptions, FetchPrune, ObjectType, Oid, ProxyOptions,
     RemoteCallbacks, Repository, Tree,
 };
-use heliosc::source_tag::GitObject;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -554,21 +553,7 @@ impl GitSource {
         build: &heliosc::ir::Build,
     ) -> Result<String, String> {
         let tree = self.commit_tree(commit).map_err(|e| e.to_string())?;
-        let lookup = |path: &str| -> Result<Option<GitObject>, String> {
-            if path.is_empty() {
-                return Ok(Some(GitObject::Tree(tree.id().to_string())));
-            }
-            match tree.get_path(Path::new(path)) {
-                Ok(entry) => Ok(match entry.kind() {
-                    Some(ObjectType::Tree) => Some(GitObject::Tree(entry.id().to_string())),
-                    Some(ObjectType::Blob) => Some(GitObject::Blob(entry.id().to_string())),
-                    _ => None,
-                }),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-                Err(e) => Err(format!("cannot read `{path}` at {commit}: {}", e.message())),
-            }
-        };
-        heliosc::source_tag::source_tag(heliosfile, build, &lookup)
+        heliosc::source_tag::in_tree(&tree, heliosfile, build)
     }
 
     /// The build context of `build` at `commit` as a tar archive made from
